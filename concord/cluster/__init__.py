@@ -1,0 +1,1 @@
+"""The cluster (data plane): source data, annotations, gold sets, the annotation app."""

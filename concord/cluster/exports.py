@@ -1,0 +1,50 @@
+"""Exports as Prodigy-compatible JSONL, streamed row by row."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy import exists, select
+
+from concord.cluster.context import ClusterContext
+from concord.cluster.models import Annotation, Example
+from concord.common.formats.jsonl import dump_line
+
+CHUNK_ROWS = 1000
+
+
+def export_dataset(context: ClusterContext, dataset_id: str) -> Iterator[bytes]:
+    """Every annotation in the dataset, then every example that has none."""
+    with context.db.sessions() as session:
+        annotations = (
+            select(Annotation.record)
+            .join(Example, Example.id == Annotation.example_id)
+            .where(Annotation.dataset_id == dataset_id)
+            .order_by(Example.position, Annotation.created_at)
+        )
+        for record in session.scalars(annotations).yield_per(CHUNK_ROWS):
+            yield dump_line(record)
+        answered = exists().where(Annotation.example_id == Example.id)
+        examples = (
+            select(Example)
+            .where(Example.dataset_id == dataset_id, ~answered)
+            .order_by(Example.position)
+        )
+        for example in session.scalars(examples).yield_per(CHUNK_ROWS):
+            task = dict(example.task)
+            task["_input_hash"] = example.input_hash
+            task["_task_hash"] = example.task_hash
+            yield dump_line(task)
+
+
+def export_feed(context: ClusterContext, feed_id: str) -> Iterator[bytes]:
+    """The feed's standing annotations in source order."""
+    with context.db.sessions() as session:
+        query = (
+            select(Annotation.record)
+            .join(Example, Example.id == Annotation.example_id)
+            .where(Annotation.feed_id == feed_id)
+            .order_by(Example.position, Annotation.created_at)
+        )
+        for record in session.scalars(query).yield_per(CHUNK_ROWS):
+            yield dump_line(record)

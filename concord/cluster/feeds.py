@@ -1,0 +1,174 @@
+"""Feeds: a dataset served to annotators through one interface with an overlap."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from concord.cluster.context import ClusterContext
+from concord.cluster.datasets import check_name, dataset_counts, get_dataset, utcnow
+from concord.cluster.models import Example, Feed
+from concord.cluster.outbox import enqueue, new_event_fields
+from concord.cluster.security import Principal
+from concord.common.errors import Conflict, InvalidInput, NotFound
+from concord.common.events import FeedCreated
+from concord.common.identifiers import LABEL_PATTERN
+
+logger = logging.getLogger(__name__)
+
+VIEW_IDS = {"binary": "classification", "choice": "choice", "ner_manual": "ner_manual"}
+
+
+class OptionIn(BaseModel):
+    id: str = Field(min_length=1, max_length=64)
+    text: str = Field("", max_length=2_000)
+
+
+class FeedCreate(BaseModel):
+    dataset_id: str
+    name: str
+    interface: Literal["binary", "choice", "ner_manual"]
+    label: str | None = None
+    labels: list[str] = Field(default_factory=list, max_length=200)
+    options: list[OptionIn] = Field(default_factory=list, max_length=200)
+    multiple: bool = False
+    overlap: int = Field(1, ge=1, le=1_000)
+    lease_seconds: int = Field(600, ge=5, le=7 * 24 * 3600)
+    instructions: str = Field("", max_length=20_000)
+
+
+def _check_label(label: str) -> str:
+    if not LABEL_PATTERN.fullmatch(label):
+        raise InvalidInput(
+            f"Invalid label {label!r}: use 1 to 64 letters, digits, '_', '-', '.', "
+            "':' or '/'.",
+            details={"label": label},
+        )
+    return label
+
+
+def declared_labels(session: Session, spec: FeedCreate) -> list[str]:
+    """The label names answers in this feed may carry, checked by the control plane."""
+    if spec.interface == "binary":
+        if not spec.label:
+            raise InvalidInput(
+                "A binary feed needs a 'label': the one label annotators accept "
+                "or reject."
+            )
+        return [_check_label(spec.label)]
+    if spec.interface == "ner_manual":
+        if not spec.labels:
+            raise InvalidInput("A ner_manual feed needs 'labels', e.g. [\"ORG\", \"PERSON\"].")
+        if len(set(spec.labels)) != len(spec.labels):
+            raise InvalidInput(f"Duplicate label in {spec.labels!r}.")
+        return [_check_label(label) for label in spec.labels]
+    if spec.options:
+        ids = [option.id for option in spec.options]
+        if len(set(ids)) != len(ids):
+            raise InvalidInput(f"Duplicate option id in {ids!r}.")
+        return [_check_label(option_id) for option_id in ids]
+    return _task_option_ids(session, spec.dataset_id)
+
+
+def _task_option_ids(session: Session, dataset_id: str) -> list[str]:
+    found: dict[str, None] = {}
+    for task in session.scalars(
+        select(Example.task).where(Example.dataset_id == dataset_id)
+    ).yield_per(1000):
+        for option in task.get("options") or []:
+            found[str(option.get("id"))] = None
+    if not found:
+        raise InvalidInput(
+            "A choice feed needs 'options', or a dataset whose tasks carry their "
+            "own 'options'; this dataset's tasks have none."
+        )
+    return [_check_label(option_id) for option_id in found]
+
+
+def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate) -> Feed:
+    check_name(spec.name, "feed")
+    if spec.interface != "choice" and spec.multiple:
+        raise InvalidInput("'multiple' applies only to choice feeds.")
+    try:
+        with context.db.transaction() as session:
+            dataset = get_dataset(session, principal, spec.dataset_id)
+            labels = declared_labels(session, spec)
+            feed = Feed(
+                id=uuid.uuid4().hex,
+                project_id=principal.project_id,
+                dataset_id=dataset.id,
+                name=spec.name,
+                interface=spec.interface,
+                label=spec.label if spec.interface == "binary" else None,
+                labels=labels,
+                options=[option.model_dump() for option in spec.options],
+                multiple=spec.multiple,
+                overlap=spec.overlap,
+                lease_seconds=spec.lease_seconds,
+                instructions=spec.instructions,
+                created_at=utcnow(),
+            )
+            session.add(feed)
+            session.flush()
+            examples, _ = dataset_counts(session, dataset.id)
+            enqueue(
+                session,
+                FeedCreated(
+                    **new_event_fields(context, principal.project_id),
+                    feed_id=feed.id,
+                    dataset_id=dataset.id,
+                    name=feed.name,
+                    interface=spec.interface,
+                    labels=labels,
+                    multiple=feed.multiple,
+                    overlap=feed.overlap,
+                    lease_seconds=feed.lease_seconds,
+                    examples_total=examples,
+                ),
+            )
+    except IntegrityError:
+        raise Conflict(
+            f"A feed named {spec.name!r} already exists in this project; choose "
+            "another name.",
+            details={"name": spec.name},
+        ) from None
+    context.outbox_ready.set()
+    logger.info("created %s feed %s on dataset %s", feed.interface, feed.id, dataset.id)
+    return feed
+
+
+def get_feed(session: Session, principal: Principal, feed_id: str) -> Feed:
+    feed = session.get(Feed, feed_id)
+    if feed is None or feed.project_id != principal.project_id:
+        raise NotFound(
+            f"Feed {feed_id!r} not found in this project; list feeds with "
+            "GET /api/feeds.",
+            details={"feed_id": feed_id},
+        )
+    return feed
+
+
+def feed_to_dict(session: Session, feed: Feed) -> dict[str, Any]:
+    examples, _ = dataset_counts(session, feed.dataset_id)
+    return {
+        "id": feed.id,
+        "project_id": feed.project_id,
+        "dataset_id": feed.dataset_id,
+        "name": feed.name,
+        "interface": feed.interface,
+        "label": feed.label,
+        "labels": feed.labels,
+        "options": feed.options,
+        "multiple": feed.multiple,
+        "overlap": feed.overlap,
+        "lease_seconds": feed.lease_seconds,
+        "instructions": feed.instructions,
+        "examples": examples,
+        "created_at": feed.created_at.isoformat(),
+    }

@@ -1,0 +1,48 @@
+"""Progress of a feed as the cluster sees it, for the annotation page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from concord.cluster.datasets import dataset_counts
+from concord.cluster.models import Annotation, Feed
+from concord.cluster.routing import count_open
+
+
+def feed_progress(session: Session, feed: Feed, annotator_id: str) -> dict[str, Any]:
+    examples_total, _ = dataset_counts(session, feed.dataset_id)
+    per_example = (
+        select(
+            Annotation.example_id,
+            func.count(func.distinct(Annotation.annotator_id)).label("annotators"),
+        )
+        .where(Annotation.feed_id == feed.id)
+        .group_by(Annotation.example_id)
+        .subquery()
+    )
+    done = session.scalar(
+        select(func.count())
+        .select_from(per_example)
+        .where(per_example.c.annotators >= feed.overlap)
+    )
+    answers = session.scalar(
+        select(func.count()).select_from(Annotation).where(Annotation.feed_id == feed.id)
+    )
+    mine = session.scalar(
+        select(func.count())
+        .select_from(Annotation)
+        .where(Annotation.feed_id == feed.id, Annotation.annotator_id == annotator_id)
+    )
+    return {
+        "feed_id": feed.id,
+        "examples_total": examples_total,
+        "examples_done": int(done or 0),
+        "answers": int(answers or 0),
+        "mine": {
+            "answers": int(mine or 0),
+            "available": count_open(session, feed, annotator_id),
+        },
+    }

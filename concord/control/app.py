@@ -1,0 +1,97 @@
+"""The control plane's FastAPI application.
+
+Run it with ``uvicorn concord.control.app:create_app --factory``; called
+without arguments, ``create_app`` reads its settings from the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from pydantic import SecretStr
+
+from concord import __version__
+from concord.common.apidocs import mount_api_docs
+from concord.common.http import install_error_handlers
+from concord.control import clusters, events, feeds, pages, projects, results, users
+from concord.control.database import open_database
+from concord.control.limits import BodySizeLimit
+from concord.control.schemas import Health
+from concord.control.security import Passwords
+from concord.control.settings import ControlSettings
+from concord.control.signing import load_or_create_signer
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def create_app(settings: ControlSettings | None = None) -> FastAPI:
+    """Build the app; the database is opened and migrated when it starts."""
+    settings = settings or ControlSettings()
+    app = FastAPI(
+        title="Concord control plane",
+        version=__version__,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan(settings),
+    )
+    app.add_middleware(BodySizeLimit)
+    install_error_handlers(app)
+    mount_api_docs(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/health", tags=["health"])
+    def health() -> Health:
+        return Health()
+
+    for module in (users, projects, feeds, results, clusters, events, pages):
+        app.include_router(module.router)
+    return app
+
+
+def _lifespan(
+    settings: ControlSettings,
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        database = open_database(settings.resolved_database_url)
+        passwords = Passwords(fast=settings.password_hash_fast)
+        with database.sessions() as session:
+            signer = load_or_create_signer(session)
+            generated = users.bootstrap_admin(
+                session,
+                passwords,
+                settings.admin_username,
+                _secret(settings.admin_password),
+            )
+            bootstrap_token = _secret(settings.join_token)
+            if bootstrap_token:
+                clusters.register_bootstrap_token(session, bootstrap_token)
+        if generated is not None:
+            # The terminal, not the log: log files are kept and shipped.
+            sys.stdout.write(users.admin_banner(settings.admin_username, generated))
+            sys.stdout.flush()
+        app.state.settings = settings
+        app.state.database = database
+        app.state.passwords = passwords
+        app.state.signer = signer
+        logger.info("control plane started at %s", settings.resolved_public_url)
+        try:
+            yield
+        finally:
+            database.close()
+            logger.info("control plane stopped")
+
+    return lifespan
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() or None if value is not None else None

@@ -1,0 +1,103 @@
+"""Settings of the control plane, read from the environment.
+
+Every setting has a type, a default and a description; the environment
+variable that sets it is its ``validation_alias``. Secrets are ``SecretStr`` so
+they never show in a repr or a log line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from concord.common.db import sqlite_url
+
+
+class ControlSettings(BaseSettings):
+    """Configuration of one control plane process."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(
+        Path("./concord-data"),
+        validation_alias="CONCORD_DATA_DIR",
+        description="Folder for the control plane's SQLite database.",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias="CONCORD_CONTROL_DATABASE_URL",
+        description="SQLAlchemy database URL; default: control.db in data_dir.",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        validation_alias="CONCORD_CONTROL_HOST",
+        description="Address the HTTP server binds to.",
+    )
+    port: int = Field(
+        8080,
+        ge=1,
+        le=65535,
+        validation_alias="CONCORD_CONTROL_PORT",
+        description="TCP port the HTTP server listens on.",
+    )
+    public_url: str | None = Field(
+        None,
+        validation_alias="CONCORD_CONTROL_PUBLIC_URL",
+        description="URL people and clusters use to reach this server; "
+        "default: http://{host}:{port}.",
+    )
+    admin_username: str = Field(
+        "admin",
+        validation_alias="CONCORD_ADMIN_USERNAME",
+        description="Username of the first administrator, created at first start.",
+    )
+    admin_password: SecretStr | None = Field(
+        None,
+        validation_alias="CONCORD_ADMIN_PASSWORD",
+        description="Password of the first administrator; when unset, one is "
+        "generated and written to the terminal once.",
+    )
+    join_token: SecretStr | None = Field(
+        None,
+        validation_alias="CONCORD_JOIN_TOKEN",
+        description="Bootstrap join token: lets one cluster join without an admin "
+        "creating a token first; accepted once.",
+    )
+    access_token_minutes: int = Field(
+        15,
+        ge=1,
+        le=24 * 60,
+        validation_alias="CONCORD_ACCESS_TOKEN_MINUTES",
+        description="Lifetime in minutes of the access tokens signed for clusters.",
+    )
+    session_hours: int = Field(
+        12,
+        ge=1,
+        le=24 * 30,
+        validation_alias="CONCORD_SESSION_HOURS",
+        description="Lifetime in hours of a browser login session.",
+    )
+    cookie_secure: bool = Field(
+        False,
+        validation_alias="CONCORD_COOKIE_SECURE",
+        description="Mark the session cookie Secure; turn on when served over HTTPS.",
+    )
+    password_hash_fast: bool = Field(
+        False,
+        validation_alias="CONCORD_PASSWORD_HASH_FAST",
+        description="Use cheap Argon2 parameters. For tests only: it makes "
+        "stolen password hashes easy to crack.",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return sqlite_url(self.data_dir / "control.db")
+
+    @property
+    def resolved_public_url(self) -> str:
+        url = self.public_url or f"http://{self.host}:{self.port}"
+        return url.rstrip("/")
