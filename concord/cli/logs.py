@@ -70,6 +70,8 @@ def configure_logging(log_file: Path | None, level: int = logging.INFO) -> None:
         handler.setFormatter(formatter)
         handler.addFilter(RedactSecrets())
         root.addHandler(handler)
+    # Alembic lists its plugins at INFO on every start, which buries the news.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     # Uvicorn's loggers must reach the root handlers rather than their own.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         uvicorn_logger = logging.getLogger(name)

@@ -75,7 +75,7 @@ def print_agreement(
             ["annotator", "items", "percent agreement", "mean Cohen's kappa"],
             [
                 [
-                    row.get("annotator_id"),
+                    row.get("annotator_name") or row.get("annotator_id"),
                     row.get("items"),
                     row.get("percent_agreement"),
                     row.get("cohen_kappa"),

@@ -14,7 +14,7 @@ CHUNK_ROWS = 1000
 
 
 def export_dataset(context: ClusterContext, dataset_id: str) -> Iterator[bytes]:
-    """Every annotation in the dataset, then every example that has none."""
+    """Yield every annotation in the dataset, then every example that has none."""
     with context.db.sessions() as session:
         annotations = (
             select(Annotation.record)
@@ -38,7 +38,7 @@ def export_dataset(context: ClusterContext, dataset_id: str) -> Iterator[bytes]:
 
 
 def export_feed(context: ClusterContext, feed_id: str) -> Iterator[bytes]:
-    """The feed's standing annotations in source order."""
+    """Yield the feed's standing annotations in source order."""
     with context.db.sessions() as session:
         query = (
             select(Annotation.record)

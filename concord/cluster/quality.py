@@ -65,7 +65,7 @@ def resolve_source(
 
 
 def rating_value(record: dict[str, Any]) -> Hashable:
-    """The nominal category a record stands for (see the module docstring)."""
+    """Return the nominal category of a record, as the module docstring describes."""
     if record.get("answer") != "accept":
         return record.get("answer")
     if isinstance(record.get("accept"), list):
@@ -92,13 +92,25 @@ def _annotations(session: Session, source: Source):  # noqa: ANN202
 
 
 def load_ratings(
-    session: Session, source: Source, names: dict[str, str] | None = None
+    session: Session,
+    source: Source,
+    names: dict[str, str] | None = None,
+    latest: dict[tuple[Any, str], Annotation] | None = None,
 ) -> list[agreement.Rating]:
-    """Ratings of the source's annotations; fills ``names`` with annotator names."""
+    """Ratings of the source's annotations.
+
+    Fills ``names`` with annotator names and ``latest`` with the newest
+    annotation per (task hash, annotator) by timestamp, when given.
+    """
     ratings = []
     for order, (annotation, task_hash) in enumerate(_annotations(session, source)):
         if names is not None:
             names[annotation.annotator_id] = annotation.annotator_name
+        if latest is not None:
+            key = (task_hash, annotation.annotator_id)
+            previous = latest.get(key)
+            if previous is None or annotation.timestamp >= previous.timestamp:
+                latest[key] = annotation
         ratings.append(
             agreement.Rating(
                 item=task_hash,
@@ -170,21 +182,10 @@ def _check_threshold(min_agreement: float) -> None:
 def _vote(
     session: Session, source: Source, min_agreement: float
 ) -> tuple[agreement.VoteResult, dict[tuple[Any, str], Annotation]]:
+    """Majority votes, plus each annotator's latest annotation per task hash."""
     _check_threshold(min_agreement)
     latest: dict[tuple[Any, str], Annotation] = {}
-    ratings = []
-    for order, (annotation, task_hash) in enumerate(_annotations(session, source)):
-        ratings.append(
-            agreement.Rating(
-                item=task_hash,
-                annotator=annotation.annotator_id,
-                value=rating_value(annotation.record),
-                answer=annotation.answer,
-                timestamp=annotation.timestamp or None,
-                order=order,
-            )
-        )
-        latest[(task_hash, annotation.annotator_id)] = annotation
+    ratings = load_ratings(session, source, latest=latest)
     return agreement.majority_vote(ratings, min_agreement=min_agreement), latest
 
 
@@ -323,9 +324,13 @@ def _gold_dataset(
 def _winning_record(
     latest: dict[tuple[Any, str], Annotation], item: agreement.ItemVote
 ) -> dict[str, Any]:
-    """The most recent record among the annotators who gave the winning value."""
+    """Pick the newest record among those that gave the winning value."""
     winners = next(vote for vote in item.votes if vote.value == item.winner)
-    candidates = [latest[(item.item, annotator)] for annotator in winners.annotators]
+    candidates = [
+        row
+        for row in (latest[(item.item, annotator)] for annotator in winners.annotators)
+        if rating_value(row.record) == item.winner
+    ]
     chosen = max(candidates, key=lambda row: (row.timestamp, row.created_at))
     return dict(chosen.record)
 

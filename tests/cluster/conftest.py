@@ -93,7 +93,7 @@ def signer() -> Signer:
 
 
 def make_joined_app(data_dir: Path, signer: Signer, port: int = 1) -> FastAPI:
-    """A cluster app whose database already holds a membership for ``signer``."""
+    """A cluster app whose database already contains a membership for ``signer``."""
     settings = ClusterSettings(
         data_dir=data_dir,
         port=port,

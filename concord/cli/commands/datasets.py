@@ -11,7 +11,7 @@ from concord.cli.client import ApiError
 from concord.cli.context import CliContext, ProjectAccess
 from concord.cli.lookup import LookupFailed, find_in
 from concord.cli.render import print_import_result, table
-from concord.cli.terminal import print_json, reports_errors, stdout_console
+from concord.cli.terminal import print_json, reports_errors, stderr_console, stdout_console
 from concord.cli.transfer import export_to_file, import_file
 
 dataset_app = typer.Typer(help="Create datasets, import JSONL into them and list them.")
@@ -70,7 +70,8 @@ def import_dataset(
         found, created = ensure_dataset(access, dataset)
         if created:
             console.print(f"Created dataset {found['name']} ({found['id']}).", markup=False)
-        result = import_file(access.cluster, found["id"], file, console)
+        # Progress goes to stderr so that stdout stays parseable with --json.
+        result = import_file(access.cluster, found["id"], file, stderr_console())
     if as_json:
         print_json(result)
     else:
@@ -122,7 +123,7 @@ def export(
         else:
             assert dataset is not None
             kind, item = "dataset", access.dataset(dataset)
-        result = export_to_file(access.cluster, kind, item["id"], output, console)
+        result = export_to_file(access.cluster, kind, item["id"], output, stderr_console())
     console.print(
         f"Wrote {result.lines} records ({result.bytes} bytes) to {result.path}.", markup=False
     )

@@ -178,7 +178,7 @@
     }
     if (response.ok) return payload;
     const detail = payload && payload.error ? payload.error : {};
-    const message = detail.message || `The server answered ${response.status}.`;
+    const message = detail.message || `Request failed with HTTP status ${response.status}.`;
     throw new ApiError(message, response.status, detail.code || "http_error");
   }
 
@@ -220,14 +220,6 @@
         // A full or disabled storage still leaves the answers in memory.
       }
       this.callbacks.onChange(this.entries.length);
-    }
-
-    has(taskHash) {
-      return this.entries.some((entry) => entry.body.task_hash === taskHash);
-    }
-
-    isPending(answerId) {
-      return this.entries.some((entry) => entry.body.answer_id === answerId);
     }
 
     add(entry) {
@@ -359,8 +351,8 @@
     const list = element("dl", "task-meta");
     for (const [key, value] of entries.slice(0, 8)) {
       list.append(element("dt", null, key));
-      const shown = typeof value === "object" ? JSON.stringify(value) : String(value);
-      list.append(element("dd", null, shown));
+      const display = typeof value === "object" ? JSON.stringify(value) : String(value);
+      list.append(element("dd", null, display));
     }
     return list;
   }
@@ -969,6 +961,8 @@
       this.progressTimer = null;
       this.progressLast = 0;
       this.lastProgress = null;
+      this.doneShown = false;
+
       const labels = Array.isArray(this.feed.labels) ? this.feed.labels : [];
       this.colorFor = labelColors(labels);
       this.labelBar = new LabelBar(document.getElementById("label-bar"), labels, this.colorFor);
@@ -983,6 +977,7 @@
           onRetry: (seconds) => this.showPending(this.outbox.entries.length, seconds),
         },
       );
+
       this.viewContext = {
         feed: this.feed,
         colorFor: this.colorFor,
@@ -1045,7 +1040,7 @@
       if (!event.repeat) actions[key]();
     }
 
-    // A focused button also activates on the release of the space bar; the
+    // A focused button also activates when the space bar is released. The
     // space bar already means Ignore, so that second action is suppressed.
     onKeyUp(event) {
       if (event.key !== " " || isTyping(event.target)) return;
@@ -1125,7 +1120,7 @@
       card.hidden = false;
       card.setAttribute("aria-busy", "false");
       document.getElementById("done-screen").hidden = true;
-      document.getElementById("actions").hidden = false;
+      this.doneShown = false;
       this.setAnswerButtons(true);
     }
 
@@ -1149,12 +1144,13 @@
       this.setAnswerButtons(false);
       const reason = document.getElementById("done-reason");
       if (error) {
+        this.doneShown = false;
         reason.textContent = `Could not load tasks: ${error.message} Try Refresh.`;
         return;
       }
+      this.doneShown = true;
       reason.textContent = "Checking the feed…";
-      const progress = await this.refreshProgress();
-      if (!this.current) reason.textContent = doneReason(progress, this.outbox.entries.length);
+      await this.refreshProgress();
     }
 
     setAnswerButtons(enabled) {
@@ -1283,12 +1279,15 @@
     async refreshProgress() {
       this.progressLast = Date.now();
       try {
-        const progress = await this.api.get(`${this.config.base}/progress`);
-        this.lastProgress = progress;
-        renderProgress(progress);
-        return progress;
+        this.lastProgress = await this.api.get(`${this.config.base}/progress`);
       } catch (error) {
-        return this.lastProgress;
+        if (error.status === 401) return;
+      }
+      renderProgress(this.lastProgress);
+      // The reason can change as the last answers reach the server.
+      if (this.doneShown) {
+        document.getElementById("done-reason").textContent =
+          doneReason(this.lastProgress, this.outbox.entries.length);
       }
     }
   }

@@ -1,0 +1,1 @@
+"""The control plane: users, roles, projects, feed settings, progress and statistics."""
