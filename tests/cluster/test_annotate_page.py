@@ -19,7 +19,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Route,
+    expect,
+    sync_playwright,
+)
 
 from tests.cluster.conftest import RunningCluster
 
@@ -101,7 +109,7 @@ def project(cluster_server: RunningCluster) -> Iterator[Project]:
 
 @dataclass
 class BrowserProblems:
-    """Script errors and alerts seen on any page; an alert would mean injected code ran."""
+    """Script errors and alerts seen on any page. An alert means injected code ran."""
 
     messages: list[str] = field(default_factory=list)
 
@@ -114,13 +122,19 @@ def open_feed(
     browser: Browser, cluster_server: RunningCluster
 ) -> Iterator[OpenFeed]:
     """Open the annotation page of a feed as an annotator, through POST /auth/enter."""
-    contexts = []
+    contexts: list[BrowserContext] = []
     problems = BrowserProblems()
 
     def open_page(
-        feed_id: str, user: str = "annotator-1", width: int = 1280, height: int = 900
+        feed_id: str,
+        user: str = "annotator-1",
+        width: int = 1280,
+        height: int = 900,
+        touch: bool = False,
     ) -> Page:
-        context = browser.new_context(viewport={"width": width, "height": height})
+        context = browser.new_context(
+            viewport={"width": width, "height": height}, has_touch=touch
+        )
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)
@@ -158,12 +172,12 @@ def wait_until_sent(page: Page) -> None:
     expect(page.locator(".history-state", has_text="sending")).to_have_count(0)
 
 
-def token(page: Page, text: str) -> Any:
+def token(page: Page, text: str) -> Locator:
     exact = re.compile("^" + re.escape(text) + "$")
     return page.locator("#task-card .token").filter(has_text=exact)
 
 
-def drag(page: Page, first: Any, last: Any) -> None:
+def drag(page: Page, first: Locator, last: Locator) -> None:
     first.hover()
     page.mouse.down()
     last.hover()
@@ -415,7 +429,11 @@ def test_ner_spans_code_points(project: Project, open_feed: OpenFeed) -> None:
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
     page.keyboard.press("Enter")
-    assert span_summary(page) == [["PERSON", "محمد"], ["GPE", "القاهرة"], ["PERSON", "علي"]]
+    assert span_summary(page) == [
+        ["PERSON", "محمد"],
+        ["GPE", "القاهرة"],
+        ["PERSON", "علي"],
+    ]
     screenshot(page, "ner_manual_arabic")
     page.keyboard.press("a")
 
@@ -427,7 +445,7 @@ def test_ner_spans_code_points(project: Project, open_feed: OpenFeed) -> None:
     expect(page.locator("#done-screen")).to_be_visible()
     wait_until_sent(page)
 
-    # Undo from the done screen brings the task back with the spans as answered.
+    # Undo from the done screen brings the task back with the undone answer's spans.
     page.keyboard.press("Backspace")
     expect_task(page, PREFILLED)
     assert span_summary(page) == [["ORG", "Apple"], ["PERSON", "Tim Cook"]]
@@ -450,6 +468,34 @@ def test_ner_spans_code_points(project: Project, open_feed: OpenFeed) -> None:
     ]
     assert stored_spans(stored[2]) == [offsets(PREFILLED, "Tim Cook", "PERSON")]
     assert all(record["answer"] == "accept" for record in stored)
+
+
+def test_ner_touch_taps_make_span(project: Project, open_feed: OpenFeed) -> None:
+    feed_id = project.feed(
+        [{"text": PREFILLED}], name="tablet", interface="ner_manual",
+        labels=["PERSON", "ORG"],
+    )
+    page = open_feed(feed_id, width=820, height=1180, touch=True)
+
+    # A touch screen has no shift key: the second tap ends the span.
+    expect_task(page, PREFILLED)
+    token(page, "Tim").tap()
+    token(page, "Cook").tap()
+    page.locator(".label-choice", has_text="ORG").tap()
+    token(page, "Apple").tap()
+    token(page, "Apple").tap()
+    assert span_summary(page) == [["ORG", "Apple"], ["PERSON", "Tim Cook"]]
+    expect(page.locator("#toast")).to_be_hidden()
+    screenshot(page, "ner_manual_tablet")
+    page.get_by_role("button", name="Accept (a)").tap()
+    expect(page.locator("#done-screen")).to_be_visible()
+    wait_until_sent(page)
+
+    stored = project.export(feed_id)
+    assert stored_spans(stored[0]) == [
+        offsets(PREFILLED, "Apple", "ORG"),
+        offsets(PREFILLED, "Tim Cook", "PERSON"),
+    ]
 
 
 # ---------------------------------------------------------------- network failures
@@ -515,9 +561,7 @@ def test_pending_answers_survive_reload(project: Project, open_feed: OpenFeed) -
     assert storage == []
 
 
-def test_expired_session_goes_to_control(
-    project: Project, open_feed: OpenFeed, cluster_server: RunningCluster
-) -> None:
+def test_expired_session_goes_to_control(project: Project, open_feed: OpenFeed) -> None:
     texts = ["Only text."]
     feed_id = project.feed(
         [{"text": text} for text in texts], name="expiry", interface="binary", label="OK"

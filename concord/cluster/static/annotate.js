@@ -1004,6 +1004,7 @@
       click("reject-button", () => this.answer("reject"));
       click("ignore-button", () => this.answer("ignore"));
       click("undo-button", () => this.undo());
+      click("done-undo-button", () => this.undo());
       click("refresh-button", () => this.refresh());
       click("help-button", () => toggleDialog(document.getElementById("help-dialog")));
       click("instructions-button", () =>
@@ -1120,6 +1121,7 @@
       card.hidden = false;
       card.setAttribute("aria-busy", "false");
       document.getElementById("done-screen").hidden = true;
+      document.getElementById("actions").hidden = false;
       this.doneShown = false;
       this.setAnswerButtons(true);
     }
@@ -1141,7 +1143,7 @@
       this.clearTask();
       document.getElementById("task-card").hidden = true;
       document.getElementById("done-screen").hidden = false;
-      this.setAnswerButtons(false);
+      document.getElementById("actions").hidden = true;
       const reason = document.getElementById("done-reason");
       if (error) {
         this.doneShown = false;
@@ -1338,7 +1340,8 @@
       );
     }
     if (pendingCount) {
-      parts.push(`${plural(pendingCount, "answer")} still waiting to be sent: keep this page open.`);
+      const waiting = plural(pendingCount, "answer");
+      parts.push(`${waiting} still waiting to be sent: keep this page open.`);
     }
     return parts.join(" ");
   }
