@@ -21,7 +21,7 @@ from concord.common.apidocs import mount_api_docs
 from concord.common.http import install_error_handlers
 from concord.control import clusters, events, feeds, pages, projects, results, users
 from concord.control.database import open_database
-from concord.control.limits import BodySizeLimit
+from concord.control.limits import install_body_limit
 from concord.control.schemas import Health
 from concord.control.security import Passwords
 from concord.control.settings import ControlSettings
@@ -42,8 +42,8 @@ def create_app(settings: ControlSettings | None = None) -> FastAPI:
         redoc_url=None,
         lifespan=_lifespan(settings),
     )
-    app.add_middleware(BodySizeLimit)
     install_error_handlers(app)
+    install_body_limit(app)
     mount_api_docs(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

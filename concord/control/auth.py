@@ -1,8 +1,8 @@
 """Who is asking: API callers by bearer token, and their rights in a project.
 
-The JSON API takes only ``Authorization: Bearer cct_...``; the browser session
-cookie is honoured by the HTML pages alone (see ``pages.py``), so a page on
-another site cannot make a logged-in browser call the API.
+The JSON API takes only ``Authorization: Bearer cct_...``. The browser session
+cookie works on the HTML pages alone (see ``pages.py``), so a page on another
+site cannot make a logged-in browser call the API.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def project_access(session: Session, user: User, project_id: str) -> ProjectAcce
 def require_role(access: ProjectAccess, minimum: str) -> None:
     """Raise Forbidden when the caller's role in the project is below ``minimum``.
 
-    Instance admins pass whatever their membership says.
+    Instance admins pass whatever their role in the project is.
     """
     if access.user.is_admin:
         return

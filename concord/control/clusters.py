@@ -5,10 +5,10 @@ cluster secret (stored here only as a SHA-256) and the public key that
 verifies the access tokens this control plane signs.
 
 Joining again under a name that is already taken: a cluster that lost its
-secret joins again with a new join token, the same name and the same URL, and
-keeps its cluster id and projects; only its secret is replaced. The same name
-with a different URL is a conflict, because handing an existing cluster's
-projects to another address would send users' access tokens there.
+secret joins again with a new join token, the same name and the same URL. It
+keeps its cluster id and projects, and only its secret is replaced. The same
+name with a different URL is a conflict, because handing an existing
+cluster's projects to another address would send users' access tokens there.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ cluster_bearer = HTTPBearer(
 
 
 def create_join_token(session: Session) -> tuple[str, JoinToken]:
-    """Store a new one-use join token that expires in 24 hours; return it and its row."""
+    """Store a one-use join token that expires in 24 hours; return it and its row."""
     token = new_secret(JOIN_TOKEN_PREFIX)
     row = JoinToken(
         token_hash=sha256_hex(token), expires_at=utcnow() + JOIN_TOKEN_LIFETIME
@@ -106,7 +106,9 @@ def join_cluster(
         logger.info("cluster %s (%s) joined", cluster.id, name)
     elif cluster.url == url:
         cluster.secret_hash = sha256_hex(secret)
-        logger.info("cluster %s (%s) joined again; its secret was replaced", cluster.id, name)
+        logger.info(
+            "cluster %s (%s) joined again; its secret was replaced", cluster.id, name
+        )
     else:
         raise Conflict(
             f"A cluster named '{name}' already joined from {cluster.url}. "

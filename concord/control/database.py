@@ -1,6 +1,6 @@
 """The control plane's database: opening it, migrating it, and request sessions.
 
-Request handlers get a session from ``get_session``; the plain functions they
+Request handlers get a session from ``get_session``. The plain functions they
 call commit their own work, so a handler that fails before a commit leaves
 nothing behind.
 """

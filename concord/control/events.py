@@ -103,7 +103,9 @@ def ingest_batch(session: Session, cluster: Cluster, batch: EventBatch) -> Inges
                 cluster.id,
                 exc.code,
             )
-            result.rejected.append(Rejection(event_id=event.event_id, reason=exc.reason))
+            result.rejected.append(
+                Rejection(event_id=event.event_id, reason=exc.reason)
+            )
         except IntegrityError:
             # Another request applied the same event id first.
             if session.get(ReceivedEvent, event.event_id) is None:
@@ -112,7 +114,7 @@ def ingest_batch(session: Session, cluster: Cluster, batch: EventBatch) -> Inges
         else:
             result.accepted.append(event.event_id)
     session.commit()
-    logger.info(
+    logger.debug(
         "events from cluster %s: %d accepted, %d duplicates, %d rejected",
         cluster.id,
         len(result.accepted),
@@ -199,7 +201,9 @@ def _upsert_dataset(
 
 
 def _dataset_created(session: Session, project: Project, event: DatasetCreated) -> None:
-    dataset = _upsert_dataset(session, project, event.dataset_id, _utc(event.created_at))
+    dataset = _upsert_dataset(
+        session, project, event.dataset_id, _utc(event.created_at)
+    )
     dataset.name = event.name
     dataset.role = event.role
 
@@ -219,9 +223,7 @@ def _dataset_imported(
         dataset.examples_total = event.examples_total
         dataset.totals_at = created_at
     feeds = session.scalars(
-        select(Feed).where(
-            Feed.dataset_id == dataset.id, Feed.project_id == project.id
-        )
+        select(Feed).where(Feed.dataset_id == dataset.id, Feed.project_id == project.id)
     )
     for feed in feeds:
         if _is_newer(created_at, feed.totals_at):
@@ -235,7 +237,8 @@ def _feed_created(session: Session, project: Project, event: FeedCreated) -> Non
     feed = session.get(Feed, event.feed_id)
     if feed is not None and feed.project_id != project.id:
         raise EventRejected(
-            "feed_in_other_project", f"feed '{event.feed_id}' belongs to another project"
+            "feed_in_other_project",
+            f"feed '{event.feed_id}' belongs to another project",
         )
     if feed is None:
         feed = Feed(id=event.feed_id, project_id=project.id, created_at=created_at)
@@ -351,8 +354,8 @@ def _store_result(
     )
 
 
-# Field names worth repeating in an error; anything else in a location is
-# a key the sender made up and may be data, so it is not echoed.
+# Field names that an error may repeat. Any other key in an error location
+# was made up by the sender and may be data, so it is replaced by "<field>".
 _SAFE_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]{0,40}$")
 _PROBLEMS = {
     "extra_forbidden": "is not a field of this event kind; events carry only ids, "
@@ -374,7 +377,8 @@ _PROBLEMS = {
 def describe_validation_errors(errors: list[dict[str, Any]]) -> InvalidInput:
     """Turn pydantic errors into an InvalidInput that names fields, never values."""
     problems = [
-        {"field": _field_path(error), "problem": _problem(error)} for error in errors[:20]
+        {"field": _field_path(error), "problem": _problem(error)}
+        for error in errors[:20]
     ]
     first = problems[0] if problems else {"field": "body", "problem": "is invalid"}
     return InvalidInput(

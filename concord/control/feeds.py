@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from fastapi import APIRouter
 
 from concord.common.errors import NotFound
 from concord.control.auth import CallerDep, ProjectAccess, SessionDep, project_access
@@ -13,7 +13,9 @@ from concord.control.progress import Progress, compute_progress
 from concord.control.schemas import DatasetOut, FeedOut
 
 
-def feed_access(session: Session, user: User, feed_id: str) -> tuple[Feed, ProjectAccess]:
+def feed_access(
+    session: Session, user: User, feed_id: str
+) -> tuple[Feed, ProjectAccess]:
     """Return a feed and the user's access to its project; NotFound for non-members."""
     feed = session.get(Feed, feed_id)
     if feed is not None:
@@ -30,14 +32,13 @@ def feed_access(session: Session, user: User, feed_id: str) -> tuple[Feed, Proje
 def list_datasets(session: Session, project_id: str) -> list[DatasetOut]:
     """Return the project's datasets; ``annotations`` counts imported annotations
     plus standing answers in the dataset's feeds."""
-    answered = dict(
-        session.execute(
-            select(Feed.dataset_id, func.count())
-            .join(Answer, Answer.feed_id == Feed.id)
-            .where(Feed.project_id == project_id, Answer.undone_at.is_(None))
-            .group_by(Feed.dataset_id)
-        ).tuples()
+    rows = session.execute(
+        select(Feed.dataset_id, func.count())
+        .join(Answer, Answer.feed_id == Feed.id)
+        .where(Feed.project_id == project_id, Answer.undone_at.is_(None))
+        .group_by(Feed.dataset_id)
     )
+    answered = {dataset_id: count for dataset_id, count in rows}
     datasets = session.scalars(
         select(Dataset)
         .where(Dataset.project_id == project_id)
@@ -79,7 +80,9 @@ router = APIRouter(prefix="/api", tags=["datasets and feeds"])
 
 
 @router.get("/projects/{project_id}/datasets")
-def datasets(project_id: str, caller: CallerDep, session: SessionDep) -> list[DatasetOut]:
+def datasets(
+    project_id: str, caller: CallerDep, session: SessionDep
+) -> list[DatasetOut]:
     access = project_access(session, caller.user, project_id)
     return list_datasets(session, access.project.id)
 

@@ -70,7 +70,9 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         if value.tzinfo is None:
-            raise ValueError("naive datetime given; pass an aware UTC datetime")
+            raise ValueError(
+                f"invalid naive datetime {value!r}: pass a timezone-aware datetime"
+            )
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:

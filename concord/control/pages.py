@@ -96,11 +96,17 @@ BrowserDep = Annotated[BrowserSession | None, Depends(_cookie_session)]
 
 
 def _to_login(next_path: str) -> RedirectResponse:
-    return RedirectResponse(f"/login?next={quote(next_path, safe='/')}", status_code=303)
+    return RedirectResponse(
+        f"/login?next={quote(next_path, safe='/')}", status_code=303
+    )
 
 
 def _not_found(request: Request, browser: BrowserSession, message: str) -> HTMLResponse:
-    context = {"user": browser.user, "csrf_token": browser.csrf_token, "message": message}
+    context = {
+        "user": browser.user,
+        "csrf_token": browser.csrf_token,
+        "message": message,
+    }
     return render(request, "error.html", context, status_code=404)
 
 
@@ -125,7 +131,12 @@ def _login_form(
     status_code: int = 200,
 ) -> HTMLResponse:
     csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
-    context = {"csrf_token": csrf, "next": next_path, "error": error, "username": username}
+    context = {
+        "csrf_token": csrf,
+        "next": next_path,
+        "error": error,
+        "username": username,
+    }
     response = render(request, "login.html", context, status_code=status_code)
     response.set_cookie(
         LOGIN_CSRF_COOKIE,
@@ -198,7 +209,7 @@ def logout_submit(
 
 @router.get("/")
 def home(request: Request, session: SessionDep, browser: BrowserDep) -> Response:
-    """The user's projects, their feeds and how far each feed is."""
+    """Render the user's projects, their feeds and each feed's progress."""
     if browser is None:
         return _to_login("/")
     projects = []

@@ -63,7 +63,9 @@ def compute_progress(session: Session, feed: Feed) -> Progress:
     )
 
 
-def _annotator_counts(session: Session, standing: ColumnElement[bool]) -> list[AnnotatorProgress]:
+def _annotator_counts(
+    session: Session, standing: ColumnElement[bool]
+) -> list[AnnotatorProgress]:
     rows = session.execute(
         select(User.id, User.username, Answer.answer, func.count())
         .join(User, User.id == Answer.annotator_id)

@@ -130,19 +130,20 @@ def set_member(
     user = find_user(session, username)
     if user is None:
         raise NotFound(
-            f"User '{username}' not found. An admin creates users with POST /api/users.",
+            f"User '{username}' not found. "
+            "An admin creates users with POST /api/users.",
             details={"username": username},
         )
     membership = session.get(Membership, (access.project.id, user.id))
     if membership is None:
-        membership = Membership(project_id=access.project.id, user_id=user.id, role=role)
+        membership = Membership(
+            project_id=access.project.id, user_id=user.id, role=role
+        )
         session.add(membership)
     else:
         membership.role = role
     session.commit()
-    logger.info(
-        "user %s is now %s in project %s", user.id, role, access.project.id
-    )
+    logger.info("user %s is now %s in project %s", user.id, role, access.project.id)
     return MemberOut(user_id=user.id, username=user.username, role=role)
 
 
@@ -190,7 +191,9 @@ router = APIRouter(prefix="/api/projects", tags=["projects"])
 
 
 @router.post("", status_code=201)
-def add_project(body: ProjectCreate, caller: AdminDep, session: SessionDep) -> ProjectOut:
+def add_project(
+    body: ProjectCreate, caller: AdminDep, session: SessionDep
+) -> ProjectOut:
     """Create a project (admins only)."""
     project = create_project(session, body.name, body.cluster_id)
     access = ProjectAccess(project, caller.user, ADMIN_ROLE, is_member=False)
@@ -201,7 +204,8 @@ def add_project(body: ProjectCreate, caller: AdminDep, session: SessionDep) -> P
 def projects(caller: CallerDep, session: SessionDep) -> list[ProjectOut]:
     """List the caller's projects (every project for an admin)."""
     return [
-        project_out(session, access) for access in visible_projects(session, caller.user)
+        project_out(session, access)
+        for access in visible_projects(session, caller.user)
     ]
 
 

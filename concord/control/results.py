@@ -70,7 +70,7 @@ router = APIRouter(prefix="/api", tags=["agreement and gold"])
 def agreement(
     source_kind: SourceKind, source_id: str, caller: CallerDep, session: SessionDep
 ) -> SourceResult:
-    """The latest agreement figures the cluster computed for a feed or dataset."""
+    """Return the latest agreement figures computed for a feed or dataset."""
     return latest_result(session, caller.user, AgreementResult, source_kind, source_id)
 
 
@@ -78,5 +78,5 @@ def agreement(
 def gold(
     source_kind: SourceKind, source_id: str, caller: CallerDep, session: SessionDep
 ) -> SourceResult:
-    """The latest gold build counts for a feed or dataset."""
+    """Return the latest gold build counts for a feed or dataset."""
     return latest_result(session, caller.user, GoldResult, source_kind, source_id)

@@ -1,7 +1,7 @@
 """Browser login sessions, kept server-side.
 
-The browser holds a random value in the ``concord_control`` cookie; the
-database holds its SHA-256, the user, the expiry and the CSRF token that
+The browser keeps a random value in the ``concord_control`` cookie. The
+database stores its SHA-256, the user, the expiry and the CSRF token that
 forms of that session must send back.
 """
 

@@ -1,7 +1,7 @@
 """The Ed25519 key that signs access tokens for clusters, and the tokens themselves.
 
-The key lives in the database so that every replica of the control plane
-signs with the same key; clusters get the public half when they join and
+The key is stored in the database so that every replica of the control plane
+signs with the same key. Clusters get the public half when they join and
 check tokens offline.
 """
 
@@ -37,7 +37,9 @@ class TokenSigner:
 
     def sign(self, claims: dict[str, object]) -> str:
         headers = {"kid": self.key_id}
-        return jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers=headers)
+        return jwt.encode(
+            claims, self.private_key, algorithm=ALGORITHM, headers=headers
+        )
 
 
 @dataclass(frozen=True)
@@ -49,8 +51,8 @@ class AccessToken:
 def load_or_create_signer(session: Session) -> TokenSigner:
     """Return the shared signing key, creating it on the first start.
 
-    When two replicas start together both may try to insert a key; the unique
-    ``purpose`` column lets one win and the other loads the winner's key.
+    When two replicas start together, both may try to insert a key. The unique
+    ``purpose`` column lets one insert win, and the other replica loads that key.
     """
     row = _load_key(session)
     if row is None:
@@ -104,7 +106,7 @@ def issue_access_token(
     role: str,
     minutes: int,
 ) -> AccessToken:
-    """Sign a token that lets ``user_id`` act as ``role`` in one project on one cluster."""
+    """Sign a token for ``user_id`` acting as ``role`` in one project on one cluster."""
     issued_at = utcnow().replace(microsecond=0)
     expires_at = issued_at + timedelta(minutes=minutes)
     claims: dict[str, object] = {

@@ -9,7 +9,6 @@ from uuid import uuid4
 
 from fastapi.testclient import TestClient
 
-
 ADMIN_PASSWORD = "admin-password-for-tests"
 BOOTSTRAP_JOIN_TOKEN = "bootstrap-join-token-for-tests"
 CLUSTER_URL = "http://127.0.0.1:8081"

@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import update
@@ -23,7 +24,9 @@ from .support import (
 )
 
 
-def _join_response(client: TestClient, token: str, name: str = "main", url: str = CLUSTER_URL):  # type: ignore[no-untyped-def]
+def _join_response(
+    client: TestClient, token: str, name: str = "main", url: str = CLUSTER_URL
+) -> httpx.Response:
     return client.post(
         "/api/clusters/join", json={"join_token": token, "name": name, "url": url}
     )
@@ -90,9 +93,7 @@ def test_join_tokens_admin_only(client: TestClient, admin: dict[str, str]) -> No
     assert client.post("/api/clusters/join-tokens").status_code == 401
 
 
-def test_expired_join_token_rejected(
-    client: TestClient, admin: dict[str, str], settings: ControlSettings
-) -> None:
+def test_expired_join_token_rejected(client: TestClient, admin: dict[str, str]) -> None:
     token = client.post("/api/clusters/join-tokens", headers=admin).json()["join_token"]
     database = client.app.state.database  # type: ignore[attr-defined]
     with database.sessions() as session:
@@ -133,7 +134,10 @@ def test_rejoin_same_name_other_url_conflicts(
     retry = _join_response(client, token, name="elsewhere", url="http://127.0.0.1:9999")
 
     assert response.status_code == 409
-    assert "already joined from http://127.0.0.1:8081" in response.json()["error"]["message"]
+    assert (
+        "already joined from http://127.0.0.1:8081"
+        in response.json()["error"]["message"]
+    )
     # A rejected join leaves the token unused.
     assert retry.status_code == 200
 

@@ -48,7 +48,8 @@ def test_project_cluster_choice_named(
     assert ambiguous.status_code == 422
     message = ambiguous.json()["error"]["message"]
     assert "'cluster_id'" in message
-    assert cluster.id in message and second.id in message
+    assert cluster.id in message
+    assert second.id in message
     assert chosen.status_code == 201
     assert chosen.json()["cluster_id"] == second.id
 
@@ -154,14 +155,19 @@ def test_annotator_cannot_change_members(client: TestClient, team: Team) -> None
     )
 
     assert response.status_code == 403
-    assert "Your role in project 'news' is annotator" in response.json()["error"]["message"]
+    assert (
+        "Your role in project 'news' is annotator"
+        in response.json()["error"]["message"]
+    )
 
 
 def test_manager_adds_and_changes_members(client: TestClient, team: Team) -> None:
     url = f"/api/projects/{team.project_id}/members"
 
     added = client.put(
-        url, headers=team.headers["mia"], json={"username": "outsider", "role": "reviewer"}
+        url,
+        headers=team.headers["mia"],
+        json={"username": "outsider", "role": "reviewer"},
     )
     changed = client.put(
         url, headers=team.headers["mia"], json={"username": "bob", "role": "reviewer"}
@@ -222,6 +228,13 @@ def test_project_fields(client: TestClient, team: Team) -> None:
         f"/api/projects/{team.project_id}", headers=team.headers["bob"]
     ).json()
 
-    assert set(body) == {"id", "name", "cluster_id", "cluster_url", "role", "created_at"}
+    assert set(body) == {
+        "id",
+        "name",
+        "cluster_id",
+        "cluster_url",
+        "role",
+        "created_at",
+    }
     assert body["role"] == "annotator"
     assert body["cluster_id"] == team.cluster.id

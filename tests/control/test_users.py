@@ -25,7 +25,9 @@ def test_login_returns_token_and_user(client: TestClient) -> None:
     ("username", "password"),
     [("admin", "wrong-password"), ("nobody", ADMIN_PASSWORD)],
 )
-def test_login_failure_is_generic(client: TestClient, username: str, password: str) -> None:
+def test_login_failure_is_generic(
+    client: TestClient, username: str, password: str
+) -> None:
     response = client.post(
         "/api/auth/login", json={"username": username, "password": password}
     )
@@ -71,7 +73,9 @@ def test_logout_revokes_only_that_token(client: TestClient) -> None:
     assert client.get("/api/me", headers=second).status_code == 200
 
 
-def test_admin_creates_and_lists_users(client: TestClient, admin: dict[str, str]) -> None:
+def test_admin_creates_and_lists_users(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     created = create_user(client, admin, "carol")
 
     listed = client.get("/api/users", headers=admin).json()
@@ -82,7 +86,9 @@ def test_admin_creates_and_lists_users(client: TestClient, admin: dict[str, str]
     assert login(client, "carol", USER_PASSWORD)
 
 
-def test_duplicate_username_conflicts(client: TestClient, admin: dict[str, str]) -> None:
+def test_duplicate_username_conflicts(
+    client: TestClient, admin: dict[str, str]
+) -> None:
     create_user(client, admin, "carol")
 
     response = client.post(
