@@ -234,6 +234,11 @@ def write_import(
             )
         examples_total, _ = dataset_counts(session, dataset.id)
         result.annotators = sorted(annotators)
+        if result.examples_added:
+            # Imported here to avoid a cycle: feeds imports this module.
+            from concord.cluster.feeds import refresh_task_options
+
+            refresh_task_options(context, session, dataset)
         enqueue(
             session,
             DatasetImported(

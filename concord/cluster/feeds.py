@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import check_name, dataset_counts, get_dataset, utcnow
-from concord.cluster.models import Example, Feed
+from concord.cluster.models import Dataset, Example, Feed
 from concord.cluster.outbox import enqueue, new_event_fields
 from concord.cluster.security import Principal
 from concord.common.errors import Conflict, InvalidInput, NotFound
@@ -91,6 +91,45 @@ def _task_option_ids(session: Session, dataset_id: str) -> list[str]:
     return [_check_label(option_id) for option_id in found]
 
 
+def refresh_task_options(
+    context: ClusterContext, session: Session, dataset: Dataset
+) -> None:
+    """Declare option ids that new tasks brought to choice feeds using task options.
+
+    The control plane accepts only label names a feed declared, so the feed is
+    announced again with the larger set.
+    """
+    feeds = session.scalars(
+        select(Feed).where(Feed.dataset_id == dataset.id, Feed.interface == "choice")
+    )
+    stale = [feed for feed in feeds if not feed.options]
+    if not stale:
+        return
+    option_ids = _task_option_ids(session, dataset.id)
+    examples, _ = dataset_counts(session, dataset.id)
+    for feed in stale:
+        added = [option for option in option_ids if option not in feed.labels]
+        if not added:
+            continue
+        feed.labels = [*feed.labels, *added]
+        enqueue(session, _feed_event(context, feed, examples))
+
+
+def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreated:
+    return FeedCreated(
+        **new_event_fields(context, feed.project_id),
+        feed_id=feed.id,
+        dataset_id=feed.dataset_id,
+        name=feed.name,
+        interface=feed.interface,  # type: ignore[arg-type]
+        labels=feed.labels,
+        multiple=feed.multiple,
+        overlap=feed.overlap,
+        lease_seconds=feed.lease_seconds,
+        examples_total=examples,
+    )
+
+
 def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate) -> Feed:
     check_name(spec.name, "feed")
     if spec.interface != "choice" and spec.multiple:
@@ -117,21 +156,7 @@ def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate)
             session.add(feed)
             session.flush()
             examples, _ = dataset_counts(session, dataset.id)
-            enqueue(
-                session,
-                FeedCreated(
-                    **new_event_fields(context, principal.project_id),
-                    feed_id=feed.id,
-                    dataset_id=dataset.id,
-                    name=feed.name,
-                    interface=spec.interface,
-                    labels=labels,
-                    multiple=feed.multiple,
-                    overlap=feed.overlap,
-                    lease_seconds=feed.lease_seconds,
-                    examples_total=examples,
-                ),
-            )
+            enqueue(session, _feed_event(context, feed, examples))
     except IntegrityError:
         raise Conflict(
             f"A feed named {spec.name!r} already exists in this project; choose "

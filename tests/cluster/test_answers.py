@@ -6,6 +6,9 @@ import uuid
 
 import orjson
 import pytest
+from sqlalchemy import select
+
+from concord.cluster.models import OutboxEvent
 
 TEXT = "Apple hired Tim Cook in Cupertino \U0001F34E today."
 
@@ -166,3 +169,23 @@ def test_binary_feed_requires_label(cluster, signer, import_jsonl) -> None:
     )
     assert response.status_code == 422
     assert "label" in response.json()["error"]["message"]
+
+
+def test_new_task_options_redeclared(cluster_app, cluster, signer, import_jsonl) -> None:
+    first = {"text": "which one", "options": [{"id": "Q1", "text": "one"}]}
+    dataset = import_jsonl("task-options", jsonl(first))
+    created = cluster.post(
+        "/api/feeds",
+        json={"dataset_id": dataset["id"], "name": "per-task", "interface": "choice"},
+        headers=signer.headers(),
+    )
+    assert created.json()["labels"] == ["Q1"]
+    later = {"text": "and this", "options": [{"id": "Q2", "text": "two"}]}
+    import_jsonl("task-options", jsonl(later))
+    feed = cluster.get(f"/api/feeds/{created.json()['id']}", headers=signer.headers()).json()
+    assert feed["labels"] == ["Q1", "Q2"]
+    with cluster_app.state.context.db.sessions() as session:
+        payloads = session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.kind == "feed.created")
+        ).all()
+    assert [payload["labels"] for payload in payloads] == [["Q1"], ["Q1", "Q2"]]
