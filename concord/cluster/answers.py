@@ -14,42 +14,24 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import labels_of, utcnow
-from concord.cluster.feeds import get_feed
+from concord.cluster.feeds import check_can_annotate, get_feed
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, new_event_fields
+from concord.cluster.reviews import checked_review_fields
 from concord.cluster.routing import lease_example, render_task
 from concord.cluster.security import Principal
+from concord.cluster.validation import AnswerBatch, AnswerIn, checked_fields
 from concord.common.errors import InvalidInput
 from concord.common.events import AnswerCreated, AnswerUndone
 
 logger = logging.getLogger(__name__)
-
-
-class SpanIn(BaseModel):
-    start: int = Field(ge=0)
-    end: int = Field(ge=0)
-    label: str = Field(min_length=1, max_length=64)
-    text: str | None = None
-
-
-class AnswerIn(BaseModel):
-    answer_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    task_hash: int
-    answer: Literal["accept", "reject", "ignore"]
-    accept: list[str] | None = Field(None, max_length=200)
-    spans: list[SpanIn] | None = Field(None, max_length=5_000)
-
-
-class AnswerBatch(BaseModel):
-    answers: list[AnswerIn] = Field(min_length=1, max_length=500)
 
 
 @dataclass
@@ -64,6 +46,7 @@ def submit_answers(
     result = SubmitResult()
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
+        check_can_annotate(feed, principal)
         seen_in_batch: set[int] = set()
         for index, answer in enumerate(batch.answers):
             example = _find_example(session, feed, answer, index)
@@ -133,90 +116,16 @@ def build_record(
     index: int,
 ) -> dict[str, Any]:
     """The full annotated record in Prodigy's format, after checking the answer."""
-    record = render_task(session, feed, example, context.tokenizer)
+    record = render_task(session, feed, example, context)
     record["answer"] = answer.answer
-    if feed.interface == "choice":
-        record["accept"] = _checked_choice(feed, record, answer, index)
-    elif feed.interface == "ner_manual":
-        record["spans"] = _checked_spans(feed, record, answer, index)
+    if feed.interface == "review":
+        record.update(checked_review_fields(feed, record, answer, index))
+    else:
+        record.update(checked_fields(feed.interface, feed, record, answer, index))
     record["_annotator_id"] = principal.name
     record["_session_id"] = f"{feed.name}-{principal.name}"
     record["_timestamp"] = int(time.time())
     return record
-
-
-def _checked_choice(
-    feed: Feed, task: dict[str, Any], answer: AnswerIn, index: int
-) -> list[str]:
-    chosen = answer.accept or []
-    valid = {str(option.get("id")) for option in task.get("options") or []}
-    unknown = [option for option in chosen if option not in valid]
-    if unknown:
-        raise InvalidInput(
-            f"Answer {index}: option {unknown[0]!r} is not an option of this task; "
-            f"choose from {sorted(valid)}. Nothing was stored.",
-            details={"index": index, "option": unknown[0]},
-        )
-    if len(set(chosen)) != len(chosen):
-        raise InvalidInput(f"Answer {index}: an option is chosen twice in {chosen!r}.")
-    if not feed.multiple and len(chosen) > 1:
-        raise InvalidInput(
-            f"Answer {index}: this feed takes a single choice, got {len(chosen)} "
-            "options. Nothing was stored.",
-            details={"index": index},
-        )
-    return chosen
-
-
-def _checked_spans(
-    feed: Feed, task: dict[str, Any], answer: AnswerIn, index: int
-) -> list[dict[str, Any]]:
-    text: str = task.get("text") or ""
-    tokens = task.get("tokens") or []
-    starts = {token["start"]: token["id"] for token in tokens}
-    ends = {token["end"]: token["id"] for token in tokens}
-    spans: list[dict[str, Any]] = []
-    for number, span in enumerate(sorted(answer.spans or [], key=lambda s: s.start)):
-        where = f"Answer {index}, span {number} ({span.start}-{span.end})"
-        if span.end <= span.start or span.end > len(text):
-            raise InvalidInput(
-                f"{where}: offsets must satisfy 0 <= start < end <= {len(text)} "
-                "(code points into the text). Nothing was stored.",
-                details={"index": index, "span": number},
-            )
-        if span.label not in feed.labels:
-            raise InvalidInput(
-                f"{where}: label {span.label!r} is not one of the feed's labels "
-                f"{feed.labels}. Nothing was stored.",
-                details={"index": index, "span": number, "label": span.label},
-            )
-        if span.text is not None and span.text != text[span.start : span.end]:
-            raise InvalidInput(
-                f"{where}: span text {span.text!r} does not match the task text "
-                f"at those offsets. Nothing was stored.",
-                details={"index": index, "span": number},
-            )
-        if span.start not in starts or span.end not in ends:
-            raise InvalidInput(
-                f"{where}: a span must start and end on token boundaries; snap it "
-                "to whole tokens. Nothing was stored.",
-                details={"index": index, "span": number},
-            )
-        if spans and span.start < spans[-1]["end"]:
-            raise InvalidInput(
-                f"{where}: spans overlap; remove one of them. Nothing was stored.",
-                details={"index": index, "span": number},
-            )
-        spans.append(
-            {
-                "start": span.start,
-                "end": span.end,
-                "token_start": starts[span.start],
-                "token_end": ends[span.end],
-                "label": span.label,
-            }
-        )
-    return spans
 
 
 def _store(
@@ -277,6 +186,7 @@ def undo_last(context: ClusterContext, principal: Principal, feed_id: str) -> Un
     """Remove the caller's latest answer in the feed and lease its task back."""
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
+        check_can_annotate(feed, principal)
         annotation = session.scalar(
             select(Annotation)
             .where(
@@ -301,7 +211,7 @@ def undo_last(context: ClusterContext, principal: Principal, feed_id: str) -> Un
                 annotator_id=principal.user_id,
             ),
         )
-        task = render_task(session, feed, example, context.tokenizer)
+        task = render_task(session, feed, example, context)
         result = UndoResult(
             answer_id=annotation.answer_id, task_hash=example.task_hash, task=task
         )

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from concord.cluster import answers, datasets, feeds, progress, quality, routing
+from concord.cluster import answers, datasets, feeds, media, progress, quality, routing
 from concord.cluster.exports import export_dataset, export_feed
 from concord.cluster.models import Dataset, Feed
 from concord.cluster.security import Context, CurrentUser, Manager, Reviewer
@@ -141,9 +141,8 @@ def next_tasks(
 ) -> dict[str, Any]:
     with context.db.transaction() as session:
         feed = feeds.get_feed(session, principal, feed_id)
-        batch = routing.next_batch(
-            session, feed, principal.user_id, body.count, context.tokenizer
-        )
+        feeds.check_can_annotate(feed, principal)
+        batch = routing.next_batch(session, feed, principal.user_id, body.count, context)
     expires = batch.lease_expires_at
     return {
         "tasks": batch.tasks,
@@ -175,6 +174,19 @@ def feed_progress(
     with context.db.sessions() as session:
         feed = feeds.get_feed(session, principal, feed_id)
         return progress.feed_progress(session, feed, principal.user_id)
+
+
+@router.get("/feeds/{feed_id}/media/{task_hash}", tags=["annotate"])
+def task_media(
+    feed_id: str, task_hash: int, context: Context, principal: CurrentUser
+) -> Response:
+    """Serve the image of one of the feed's tasks, from its data URI or the media folder."""
+    with context.db.sessions() as session:
+        feed = feeds.get_feed(session, principal, feed_id)
+        image = media.find_task_image(
+            session, feed, task_hash, context.settings.media_dir
+        )
+    return media.image_response(image)
 
 
 @router.get("/feeds/{feed_id}/export", tags=["feeds"])

@@ -45,13 +45,16 @@ from concord.common.tasks import (
     strip_annotation,
     validate_task,
 )
-from concord.common.identifiers import NAME_PATTERN, safe_id
+from concord.common.identifiers import LABEL_PATTERN, NAME_PATTERN, safe_id
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
 # Views whose ``spans`` are the annotator's answer rather than part of the question.
-MANUAL_VIEWS = ("ner_manual", "spans_manual")
+MANUAL_VIEWS = ("ner_manual", "spans_manual", "image_manual")
+# Keys that only an annotated record has: free text typed by its annotator and
+# what a review recorded. The question given to the next annotator leaves them out.
+ANSWER_ONLY_KEYS = ("user_input", "versions", "view_id")
 
 
 @dataclass
@@ -80,6 +83,16 @@ def check_name(name: str, what: str) -> str:
             details={"name": name},
         )
     return name
+
+
+def check_label(label: str) -> str:
+    if not LABEL_PATTERN.fullmatch(label):
+        raise InvalidInput(
+            f"Invalid label {label!r}: use 1 to 64 letters, digits, '_', '-', '.', "
+            "':' or '/'.",
+            details={"label": label},
+        )
+    return label
 
 
 def create_dataset(
@@ -156,8 +169,11 @@ def dataset_to_dict(session: Session, dataset: Dataset) -> dict[str, Any]:
 def split_record(record: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Split one record into its question and, if annotated, the annotation."""
     question = strip_annotation(record)
-    if is_annotated(record) and record.get("_view_id") in MANUAL_VIEWS:
-        question.pop("spans", None)
+    if is_annotated(record):
+        if answer_view_id(record) in MANUAL_VIEWS:
+            question.pop("spans", None)
+        for key in ANSWER_ONLY_KEYS:
+            question.pop(key, None)
     for key in ("_input_hash", "_task_hash"):
         if isinstance(record.get(key), int):
             question[key] = record[key]
@@ -348,12 +364,37 @@ def _add_imported_annotation(
     return annotator
 
 
+def task_option_ids(session: Session, dataset_id: str) -> list[str]:
+    """Return the option ids the dataset's tasks carry, in order of first appearance."""
+    found: dict[str, None] = {}
+    for task in session.scalars(
+        select(Example.task).where(Example.dataset_id == dataset_id)
+    ).yield_per(1000):
+        for option in task.get("options") or []:
+            found[str(option.get("id"))] = None
+    return [check_label(option_id) for option_id in found]
+
+
+def answer_view_id(record: dict[str, Any]) -> Any:
+    """The view whose answer a record holds; a review's record holds the reviewed one."""
+    view = record.get("_view_id")
+    if view == "review" and isinstance(record.get("view_id"), str):
+        return record["view_id"]
+    return view
+
+
 def labels_of(record: dict[str, Any]) -> list[str]:
-    """The label names an answer chose: its options, span labels or its label."""
+    """The label names an answer chose: its options, span labels or its label.
+
+    A text input answer chooses none: its text must never leave the cluster.
+    """
+    view = answer_view_id(record)
+    if view == "text_input":
+        return []
     if isinstance(record.get("accept"), list):
         return [str(option) for option in record["accept"]]
     spans = record.get("spans")
-    if isinstance(spans, list) and record.get("_view_id") in MANUAL_VIEWS:
+    if isinstance(spans, list) and view in MANUAL_VIEWS:
         return sorted({str(span.get("label")) for span in spans if span.get("label")})
     if isinstance(record.get("label"), str):
         return [record["label"]]

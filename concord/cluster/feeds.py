@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Any, Literal
+from dataclasses import asdict
+from typing import Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -12,17 +13,34 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
-from concord.cluster.datasets import check_name, dataset_counts, get_dataset, utcnow
+from concord.cluster.datasets import (
+    check_label,
+    check_name,
+    dataset_counts,
+    get_dataset,
+    task_option_ids,
+    utcnow,
+)
+from concord.cluster.interfaces import (
+    DEFAULT_FIELD_LABEL,
+    DEFAULT_MAX_LENGTH,
+    USER_INPUT_LIMIT,
+    InterfaceSettings,
+    ReviewedInterface,
+)
 from concord.cluster.models import Dataset, Example, Feed
 from concord.cluster.outbox import enqueue, new_event_fields
+from concord.cluster.reviews import (
+    count_reviewable,
+    dataset_review_settings,
+    feed_review_settings,
+    review_labels,
+)
 from concord.cluster.security import Principal
-from concord.common.errors import Conflict, InvalidInput, NotFound
-from concord.common.events import FeedCreated
-from concord.common.identifiers import LABEL_PATTERN
+from concord.common.errors import Conflict, Forbidden, InvalidInput, NotFound
+from concord.common.events import FeedCreated, Interface
 
 logger = logging.getLogger(__name__)
-
-VIEW_IDS = {"binary": "classification", "choice": "choice", "ner_manual": "ner_manual"}
 
 
 class OptionIn(BaseModel):
@@ -31,9 +49,9 @@ class OptionIn(BaseModel):
 
 
 class FeedCreate(BaseModel):
-    dataset_id: str
+    dataset_id: str | None = None
     name: str
-    interface: Literal["binary", "choice", "ner_manual"]
+    interface: Interface
     label: str | None = None
     labels: list[str] = Field(default_factory=list, max_length=200)
     options: list[OptionIn] = Field(default_factory=list, max_length=200)
@@ -41,16 +59,10 @@ class FeedCreate(BaseModel):
     overlap: int = Field(1, ge=1, le=1_000)
     lease_seconds: int = Field(600, ge=5, le=7 * 24 * 3600)
     instructions: str = Field("", max_length=20_000)
-
-
-def _check_label(label: str) -> str:
-    if not LABEL_PATTERN.fullmatch(label):
-        raise InvalidInput(
-            f"Invalid label {label!r}: use 1 to 64 letters, digits, '_', '-', '.', "
-            "':' or '/'.",
-            details={"label": label},
-        )
-    return label
+    field_label: str | None = Field(None, min_length=1, max_length=200)
+    max_length: int | None = Field(None, ge=1, le=USER_INPUT_LIMIT)
+    source_feed_id: str | None = None
+    reviewed_interface: ReviewedInterface | None = None
 
 
 def declared_labels(session: Session, spec: FeedCreate) -> list[str]:
@@ -61,58 +73,67 @@ def declared_labels(session: Session, spec: FeedCreate) -> list[str]:
                 "A binary feed needs a 'label': the one label annotators accept "
                 "or reject."
             )
-        return [_check_label(spec.label)]
-    if spec.interface == "ner_manual":
+        return [check_label(spec.label)]
+    if spec.interface == "text_input":
+        if spec.labels:
+            raise InvalidInput(
+                "A text_input feed takes no 'labels': its answers are free text."
+            )
+        return []
+    if spec.interface in LABELLED_INTERFACES:
         if not spec.labels:
-            raise InvalidInput("A ner_manual feed needs 'labels', e.g. [\"ORG\", \"PERSON\"].")
+            raise InvalidInput(
+                f"A {spec.interface} feed needs 'labels', e.g. [\"ORG\", \"PERSON\"]."
+            )
         if len(set(spec.labels)) != len(spec.labels):
             raise InvalidInput(f"Duplicate label in {spec.labels!r}.")
-        return [_check_label(label) for label in spec.labels]
+        return [check_label(label) for label in spec.labels]
     if spec.options:
         ids = [option.id for option in spec.options]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"Duplicate option id in {ids!r}.")
-        return [_check_label(option_id) for option_id in ids]
-    return _task_option_ids(session, spec.dataset_id)
+        return [check_label(option_id) for option_id in ids]
+    return _task_option_ids(session, spec.dataset_id or "")
+
+
+# Interfaces whose feeds declare their label set in 'labels'.
+LABELLED_INTERFACES = ("ner_manual", "spans_manual", "image_manual")
 
 
 def _task_option_ids(session: Session, dataset_id: str) -> list[str]:
-    found: dict[str, None] = {}
-    for task in session.scalars(
-        select(Example.task).where(Example.dataset_id == dataset_id)
-    ).yield_per(1000):
-        for option in task.get("options") or []:
-            found[str(option.get("id"))] = None
+    found = task_option_ids(session, dataset_id)
     if not found:
         raise InvalidInput(
             "A choice feed needs 'options', or a dataset whose tasks carry their "
             "own 'options'; this dataset's tasks have none."
         )
-    return [_check_label(option_id) for option_id in found]
+    return found
 
 
 def refresh_task_options(
     context: ClusterContext, session: Session, dataset: Dataset
 ) -> None:
-    """Declare option ids that new tasks brought to choice feeds using task options.
+    """Declare labels that new examples brought to the dataset's feeds.
 
-    The control plane accepts only label names a feed declared, so the feed is
-    announced again with the larger set.
+    Choice feeds without options of their own take each task's options, and
+    review feeds take the labels of the answers they review. The control plane
+    accepts only label names a feed declared, so the feed is announced again
+    with the larger set.
     """
     feeds = session.scalars(
-        select(Feed).where(Feed.dataset_id == dataset.id, Feed.interface == "choice")
+        select(Feed).where(Feed.dataset_id == dataset.id).order_by(Feed.created_at)
     )
-    stale = [feed for feed in feeds if not feed.options]
-    if not stale:
-        return
-    option_ids = _task_option_ids(session, dataset.id)
-    examples, _ = dataset_counts(session, dataset.id)
-    for feed in stale:
-        added = [option for option in option_ids if option not in feed.labels]
-        if not added:
+    for feed in feeds:
+        if feed.interface == "review":
+            found = review_labels(session, feed)
+        elif feed.interface == "choice" and not feed.options:
+            found = task_option_ids(session, dataset.id)
+        else:
             continue
-        feed.labels = [*feed.labels, *added]
-        enqueue(session, _feed_event(context, feed, examples))
+        added = [label for label in found if label not in feed.labels]
+        if added:
+            feed.labels = [*feed.labels, *added]
+            enqueue(session, _feed_event(context, feed, feed_example_count(session, feed)))
 
 
 def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreated:
@@ -132,31 +153,23 @@ def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreat
 
 def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate) -> Feed:
     check_name(spec.name, "feed")
-    if spec.interface != "choice" and spec.multiple:
-        raise InvalidInput("'multiple' applies only to choice feeds.")
     try:
         with context.db.transaction() as session:
-            dataset = get_dataset(session, principal, spec.dataset_id)
-            labels = declared_labels(session, spec)
+            settings = feed_settings(session, principal, spec)
             feed = Feed(
                 id=uuid.uuid4().hex,
                 project_id=principal.project_id,
-                dataset_id=dataset.id,
                 name=spec.name,
                 interface=spec.interface,
-                label=spec.label if spec.interface == "binary" else None,
-                labels=labels,
-                options=[option.model_dump() for option in spec.options],
-                multiple=spec.multiple,
                 overlap=spec.overlap,
                 lease_seconds=spec.lease_seconds,
                 instructions=spec.instructions,
                 created_at=utcnow(),
+                **asdict(settings),
             )
             session.add(feed)
             session.flush()
-            examples, _ = dataset_counts(session, dataset.id)
-            enqueue(session, _feed_event(context, feed, examples))
+            enqueue(session, _feed_event(context, feed, feed_example_count(session, feed)))
     except IntegrityError:
         raise Conflict(
             f"A feed named {spec.name!r} already exists in this project; choose "
@@ -164,8 +177,83 @@ def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate)
             details={"name": spec.name},
         ) from None
     context.outbox_ready.set()
-    logger.info("created %s feed %s on dataset %s", feed.interface, feed.id, dataset.id)
+    logger.info(
+        "created %s feed %s on dataset %s", feed.interface, feed.id, feed.dataset_id
+    )
     return feed
+
+
+def feed_settings(
+    session: Session, principal: Principal, spec: FeedCreate
+) -> InterfaceSettings:
+    """Resolve and check what the new feed serves, raising on a contradiction."""
+    if spec.interface == "review":
+        settings = _review_settings(session, principal, spec)
+    else:
+        settings = _plain_settings(session, principal, spec)
+    shown = settings.reviewed_interface or spec.interface
+    if spec.multiple and shown != "choice":
+        raise InvalidInput("'multiple' applies only to choice feeds and their reviews.")
+    if shown != "text_input" and (spec.field_label or spec.max_length):
+        raise InvalidInput(
+            "'field_label' and 'max_length' apply only to text_input feeds and "
+            "their reviews."
+        )
+    return settings
+
+
+def _plain_settings(
+    session: Session, principal: Principal, spec: FeedCreate
+) -> InterfaceSettings:
+    for name in ("source_feed_id", "reviewed_interface"):
+        if getattr(spec, name) is not None:
+            raise InvalidInput(f"'{name}' applies only to review feeds.")
+    if not spec.dataset_id:
+        raise InvalidInput(
+            f"A {spec.interface} feed needs 'dataset_id': the dataset whose examples "
+            "it serves."
+        )
+    dataset = get_dataset(session, principal, spec.dataset_id)
+    text_input = spec.interface == "text_input"
+    return InterfaceSettings(
+        dataset_id=dataset.id,
+        labels=declared_labels(session, spec),
+        label=spec.label if spec.interface == "binary" else None,
+        options=[option.model_dump() for option in spec.options],
+        multiple=spec.multiple,
+        field_label=(spec.field_label or DEFAULT_FIELD_LABEL) if text_input else None,
+        max_length=(spec.max_length or DEFAULT_MAX_LENGTH) if text_input else None,
+    )
+
+
+def _review_settings(
+    session: Session, principal: Principal, spec: FeedCreate
+) -> InterfaceSettings:
+    if spec.source_feed_id is None:
+        if not spec.dataset_id:
+            raise InvalidInput(
+                "A review feed needs 'source_feed_id' (the feed whose answers it "
+                "reviews) or 'dataset_id' (a dataset whose imported annotations it "
+                "reviews)."
+            )
+        dataset = get_dataset(session, principal, spec.dataset_id)
+        return dataset_review_settings(session, spec, dataset.id)
+    source = get_feed(session, principal, spec.source_feed_id)
+    if spec.dataset_id not in (None, source.dataset_id):
+        raise InvalidInput(
+            f"Feed {source.id!r} serves dataset {source.dataset_id!r}, not "
+            f"{spec.dataset_id!r}; leave out 'dataset_id' when giving 'source_feed_id'."
+        )
+    return feed_review_settings(spec, source)
+
+
+def check_can_annotate(feed: Feed, principal: Principal) -> None:
+    """Reject annotators in review feeds: reviewing needs the reviewer role."""
+    if feed.interface == "review" and not principal.has_role("reviewer"):
+        raise Forbidden(
+            f"Feed {feed.id!r} is a review feed, which needs the reviewer or "
+            f"manager role; you are {principal.role}."
+        )
 
 
 def get_feed(session: Session, principal: Principal, feed_id: str) -> Feed:
@@ -179,8 +267,15 @@ def get_feed(session: Session, principal: Principal, feed_id: str) -> Feed:
     return feed
 
 
-def feed_to_dict(session: Session, feed: Feed) -> dict[str, Any]:
+def feed_example_count(session: Session, feed: Feed) -> int:
+    """Count the examples the feed serves; a review serves those answered in its source."""
+    if feed.interface == "review":
+        return count_reviewable(session, feed)
     examples, _ = dataset_counts(session, feed.dataset_id)
+    return examples
+
+
+def feed_to_dict(session: Session, feed: Feed) -> dict[str, Any]:
     return {
         "id": feed.id,
         "project_id": feed.project_id,
@@ -194,6 +289,10 @@ def feed_to_dict(session: Session, feed: Feed) -> dict[str, Any]:
         "overlap": feed.overlap,
         "lease_seconds": feed.lease_seconds,
         "instructions": feed.instructions,
-        "examples": examples,
+        "field_label": feed.field_label,
+        "max_length": feed.max_length,
+        "source_feed_id": feed.source_feed_id,
+        "reviewed_interface": feed.reviewed_interface,
+        "examples": feed_example_count(session, feed),
         "created_at": feed.created_at.isoformat(),
     }

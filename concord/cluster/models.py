@@ -81,6 +81,15 @@ class Feed(ClusterBase):
     overlap: Mapped[int] = mapped_column(Integer)
     lease_seconds: Mapped[int] = mapped_column(Integer)
     instructions: Mapped[str] = mapped_column(Text)
+    # text_input: the answer field's label and its maximum length in code points.
+    field_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    max_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # review: the feed whose answers are reviewed (none means the dataset's
+    # imported annotations) and the interface those answers came from.
+    source_feed_id: Mapped[str | None] = mapped_column(
+        ForeignKey("feeds.id"), nullable=True
+    )
+    reviewed_interface: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

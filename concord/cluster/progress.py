@@ -7,13 +7,13 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concord.cluster.datasets import dataset_counts
+from concord.cluster.feeds import feed_example_count
 from concord.cluster.models import Annotation, Feed
 from concord.cluster.routing import count_open
 
 
 def feed_progress(session: Session, feed: Feed, annotator_id: str) -> dict[str, Any]:
-    examples_total, _ = dataset_counts(session, feed.dataset_id)
+    examples_total = feed_example_count(session, feed)
     per_example = (
         select(
             Annotation.example_id,

@@ -2,7 +2,8 @@
 
 Each annotation becomes a nominal rating of its task: the answer for binary
 classification, the sorted chosen option ids for choice, the sorted
-``(start, end, label)`` spans for manual NER. The conventions (latest answer
+``(start, end, label)`` spans for manual NER and spans, the sorted boxes for
+images and the exact text for text input. The conventions (latest answer
 wins, ignore is missing, items with fewer than two ratings are left out) live in
 ``concord.common.agreement``.
 """
@@ -18,7 +19,14 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
-from concord.cluster.datasets import MANUAL_VIEWS, check_name, get_dataset, labels_of, utcnow
+from concord.cluster.datasets import (
+    MANUAL_VIEWS,
+    answer_view_id,
+    check_name,
+    get_dataset,
+    labels_of,
+    utcnow,
+)
 from concord.cluster.feeds import get_feed
 from concord.cluster.models import Annotation, Dataset, Example
 from concord.cluster.outbox import enqueue, new_event_fields
@@ -70,12 +78,22 @@ def rating_value(record: dict[str, Any]) -> Hashable:
         return record.get("answer")
     if isinstance(record.get("accept"), list):
         return ("choice",) + tuple(sorted(str(option) for option in record["accept"]))
-    if record.get("_view_id") in MANUAL_VIEWS:
-        spans = record.get("spans") or []
+    view = answer_view_id(record)
+    spans = record.get("spans") or []
+    if view == "image_manual":
+        return ("boxes",) + tuple(sorted(_box_value(span) for span in spans))
+    if view in MANUAL_VIEWS:
         return ("spans",) + tuple(
             sorted((span["start"], span["end"], str(span.get("label"))) for span in spans)
         )
+    if view == "text_input":
+        return ("text", str(record.get("user_input") or ""))
     return "accept"
+
+
+def _box_value(span: dict[str, Any]) -> tuple[Any, ...]:
+    sides = tuple(span.get(key) for key in ("x", "y", "width", "height"))
+    return (*sides, str(span.get("label")))
 
 
 def _annotations(session: Session, source: Source):  # noqa: ANN202

@@ -20,10 +20,12 @@ from typing import Any
 from sqlalchemy import and_, delete, exists, func, select
 from sqlalchemy.orm import Session
 
+from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import utcnow
-from concord.cluster.feeds import VIEW_IDS
+from concord.cluster.interfaces import TEXT_SPAN_INTERFACES, VIEW_IDS, shown_interface
+from concord.cluster.media import add_image_size
 from concord.cluster.models import Annotation, Example, Feed, Lease
-from concord.cluster.tokenization import Tokenizer
+from concord.cluster.reviews import has_versions, review_versions
 
 
 @dataclass
@@ -66,7 +68,7 @@ def open_examples_query(feed: Feed, annotator_id: str, now: datetime):  # noqa: 
         )
         .scalar_subquery()
     )
-    return (
+    query = (
         select(Example.id)
         .where(
             Example.dataset_id == feed.dataset_id,
@@ -76,6 +78,9 @@ def open_examples_query(feed: Feed, annotator_id: str, now: datetime):  # noqa: 
         )
         .order_by(Example.position)
     )
+    if feed.interface == "review":
+        query = query.where(has_versions(feed))
+    return query
 
 
 def count_open(session: Session, feed: Feed, annotator_id: str) -> int:
@@ -88,7 +93,7 @@ def next_batch(
     feed: Feed,
     annotator_id: str,
     count: int,
-    tokenizer: Tokenizer,
+    context: ClusterContext,
 ) -> Batch:
     """Return up to ``count`` tasks for the annotator, leasing new ones as needed."""
     now = utcnow()
@@ -122,7 +127,7 @@ def next_batch(
             )
         example_ids.extend(new_ids)
     tasks = [
-        render_task(session, feed, session.get(Example, example_id), tokenizer)
+        render_task(session, feed, session.get(Example, example_id), context)
         for example_id in example_ids
     ]
     return Batch(tasks=tasks, lease_expires_at=expires if tasks else None)
@@ -156,20 +161,38 @@ def lease_example(
 
 
 def render_task(
-    session: Session, feed: Feed, example: Example, tokenizer: Tokenizer
+    session: Session, feed: Feed, example: Example, context: ClusterContext
 ) -> dict[str, Any]:
     """The example as the annotator sees it in this feed's interface."""
+    shown = shown_interface(feed)
+    prepare_example(example, shown, context)
     task = dict(example.task)
-    if feed.interface == "ner_manual" and "tokens" not in task:
-        if isinstance(task.get("text"), str):
-            # Tokens are stored once, so every annotator's spans use the same ones.
-            task["tokens"] = tokenizer.tokens(task["text"])
-            example.task = task
-    if feed.interface == "binary":
+    if shown == "binary" and feed.label:
         task["label"] = feed.label
-    if feed.interface == "choice" and feed.options:
+    if shown == "choice" and feed.options:
         task["options"] = feed.options
+    if feed.interface == "review":
+        task["versions"] = review_versions(session, feed, example)
+        task["view_id"] = VIEW_IDS[shown]
     task["_view_id"] = VIEW_IDS[feed.interface]
     task["_input_hash"] = example.input_hash
     task["_task_hash"] = example.task_hash
     return task
+
+
+def prepare_example(example: Example, interface: str, context: ClusterContext) -> None:
+    """Store the tokens or the image size an interface needs on the example, once.
+
+    Every annotator's spans then use the same tokens, and no request pays for
+    tokenizing or reading the image again.
+    """
+    task = dict(example.task)
+    if interface in TEXT_SPAN_INTERFACES:
+        if "tokens" in task or not isinstance(task.get("text"), str):
+            return
+        task["tokens"] = context.tokenizer.tokens(task["text"])
+    elif interface != "image_manual" or not add_image_size(
+        context.settings.media_dir, task
+    ):
+        return
+    example.task = task

@@ -60,6 +60,12 @@ class ClusterSettings(BaseSettings):
         validation_alias=AliasChoices("name", "CONCORD_CLUSTER_NAME"),
         description="Name this cluster registers under.",
     )
+    media_dir: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("media_dir", "CONCORD_CLUSTER_MEDIA_DIR"),
+        description="Folder of the image files that tasks name in 'image'; unset "
+        "means tasks can carry images only as data URIs.",
+    )
     spacy_language: str = Field(
         "en",
         validation_alias=AliasChoices("spacy_language", "CONCORD_SPACY_LANGUAGE"),

@@ -23,7 +23,15 @@ Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Label = Annotated[str, Field(pattern=r"^[\w.:/\-]{1,64}$")]
 Hash = Annotated[int, Field(ge=-(2**63), lt=2**63)]
 Answer = Literal["accept", "reject", "ignore"]
-Interface = Literal["binary", "choice", "ner_manual"]
+Interface = Literal[
+    "binary",
+    "choice",
+    "ner_manual",
+    "spans_manual",
+    "text_input",
+    "image_manual",
+    "review",
+]
 
 
 class _Event(BaseModel):

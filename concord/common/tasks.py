@@ -34,8 +34,20 @@ ANNOTATION_KEYS = (
 
 # Span keys that describe where the span is and what it is, as opposed to
 # model output such as ``score``, ``rank`` or ``source`` that does not change
-# the question being asked.
-SPAN_QUESTION_KEYS = ("start", "end", "label", "token_start", "token_end")
+# the question being asked. Text spans have offsets; image spans have a box.
+SPAN_QUESTION_KEYS = (
+    "start",
+    "end",
+    "label",
+    "token_start",
+    "token_end",
+    "x",
+    "y",
+    "width",
+    "height",
+    "points",
+)
+BOX_KEYS = ("x", "y", "width", "height")
 
 
 class TaskError(ValueError):
@@ -148,6 +160,9 @@ def _validate_spans(spans: Any, text: str | None, tokens: Any) -> None:
     for index, span in enumerate(spans):
         if not isinstance(span, dict):
             raise TaskError(f"span {index} must be an object, got {span!r}")
+        if "start" not in span and any(key in span for key in BOX_KEYS):
+            _validate_box(index, span)
+            continue
         start, end = span.get("start"), span.get("end")
         if not (_is_int(start) and _is_int(end)) or not 0 <= start < end:
             raise TaskError(
@@ -177,6 +192,24 @@ def _validate_spans(spans: Any, text: str | None, tokens: Any) -> None:
                     f"span {index} '{key}' is {value}, but the task has "
                     f"{token_count} tokens"
                 )
+
+
+def _validate_box(index: int, span: dict[str, Any]) -> None:
+    """Check a rectangle on an image: numbers in pixels, a positive size."""
+    values = [span.get(key) for key in BOX_KEYS]
+    if not all(_is_number(value) for value in values):
+        raise TaskError(
+            f"span {index} is a box and needs numbers 'x', 'y', 'width' and 'height', "
+            f"got {values!r}"
+        )
+    if values[2] <= 0 or values[3] <= 0:
+        raise TaskError(f"span {index} needs a positive 'width' and 'height'")
+    if "label" in span and not isinstance(span["label"], str):
+        raise TaskError(f"span {index} 'label' must be a string")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _validate_options(options: Any) -> None:

@@ -92,11 +92,14 @@ def signer() -> Signer:
     return Signer(key=Ed25519PrivateKey.generate(), cluster_id=uuid.uuid4().hex)
 
 
-def make_joined_app(data_dir: Path, signer: Signer, port: int = 1) -> FastAPI:
+def make_joined_app(
+    data_dir: Path, signer: Signer, port: int = 1, media_dir: Path | None = None
+) -> FastAPI:
     """A cluster app whose database already contains a membership for ``signer``."""
     settings = ClusterSettings(
         data_dir=data_dir,
         port=port,
+        media_dir=media_dir,
         control_url=f"http://127.0.0.1:{free_port()}",
         outbox_max_backoff_seconds=60.0,
     )
@@ -118,8 +121,15 @@ def make_joined_app(data_dir: Path, signer: Signer, port: int = 1) -> FastAPI:
 
 
 @pytest.fixture
-def cluster_app(tmp_path: Path, signer: Signer) -> FastAPI:
-    return make_joined_app(tmp_path / "cluster", signer)
+def media_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "media"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def cluster_app(tmp_path: Path, signer: Signer, media_dir: Path) -> FastAPI:
+    return make_joined_app(tmp_path / "cluster", signer, media_dir=media_dir)
 
 
 @pytest.fixture
@@ -133,13 +143,16 @@ class RunningCluster:
     url: str
     app: FastAPI
     signer: Signer
+    media_dir: Path
 
 
 @pytest.fixture
 def cluster_server(tmp_path: Path, signer: Signer) -> Iterator[RunningCluster]:
     """The cluster under a real uvicorn server on 127.0.0.1, in a thread."""
     port = free_port()
-    app = make_joined_app(tmp_path / "cluster", signer, port=port)
+    media_dir = tmp_path / "media"
+    media_dir.mkdir()
+    app = make_joined_app(tmp_path / "cluster", signer, port=port, media_dir=media_dir)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -154,7 +167,7 @@ def cluster_server(tmp_path: Path, signer: Signer) -> Iterator[RunningCluster]:
             time.sleep(0.05)
     else:
         raise RuntimeError("cluster server did not start within 20 s")
-    yield RunningCluster(url=url, app=app, signer=signer)
+    yield RunningCluster(url=url, app=app, signer=signer, media_dir=media_dir)
     server.should_exit = True
     thread.join(10)
 

@@ -120,3 +120,23 @@ def test_annotator_cannot_import(cluster, signer, import_jsonl) -> None:
         f"/api/datasets/{result['id']}/import", content=b'{"text":"b"}\n', headers=annotator
     )
     assert response.status_code == 403
+
+
+def test_imported_answer_text_stays_out_of_question(cluster, signer, import_jsonl) -> None:
+    annotated = {
+        "text": "Hallo",
+        "user_input": "Hello, private note",
+        "answer": "accept",
+        "_view_id": "text_input",
+        "_annotator_id": "ann",
+    }
+    result = import_jsonl("typed", lines(annotated))
+    assert result["status"] == 200, result["body"]
+    spec = {"dataset_id": result["id"], "name": "again", "interface": "text_input"}
+    feed = cluster.post("/api/feeds", json=spec, headers=signer.headers()).json()
+    task = cluster.post(
+        f"/api/feeds/{feed['id']}/next", json={"count": 1},
+        headers=signer.headers(role="annotator", user="ben"),
+    ).json()["tasks"][0]
+    assert task["text"] == "Hallo"
+    assert "user_input" not in task

@@ -123,3 +123,25 @@ def test_annotator_cannot_build_gold(cluster, signer, pydata) -> None:
         headers=signer.headers(role="annotator"),
     )
     assert response.status_code == 403
+
+
+def test_agreement_on_boxes_and_text(cluster, signer, import_jsonl) -> None:
+    box = {"label": "CAR", "x": 1, "y": 2, "width": 3, "height": 4}
+    records = [
+        {"image": "a.png", "spans": [box], "answer": "accept", "_view_id": "image_manual",
+         "_annotator_id": "ann"},
+        {"image": "a.png", "spans": [box], "answer": "accept", "_view_id": "image_manual",
+         "_annotator_id": "ben"},
+        {"text": "x", "user_input": "same", "answer": "accept", "_view_id": "text_input",
+         "_annotator_id": "ann"},
+        {"text": "x", "user_input": "other", "answer": "accept", "_view_id": "text_input",
+         "_annotator_id": "ben"},
+    ]
+    result = import_jsonl("mixed", b"".join(orjson.dumps(r) + b"\n" for r in records))
+    assert result["status"] == 200, result["body"]
+    response = cluster.post(
+        "/api/agreement", json={"dataset_id": result["id"]}, headers=signer.headers()
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["items"] == 2
+    assert response.json()["percent_agreement"] == pytest.approx(0.5)
