@@ -1,4 +1,4 @@
-"""The annotation page in Debian's chromium against a real cluster server.
+"""The binary, choice and manual NER views, from opening a feed to the stored record.
 
 Each test imports data as a manager over HTTP, annotates in the browser with
 the keyboard and the mouse, then reads the stored records back through the
@@ -8,204 +8,25 @@ so they are code points, independent of the page's UTF-16 strings.
 
 from __future__ import annotations
 
-import json
-import os
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
 import pytest
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Locator,
-    Page,
-    Route,
-    expect,
-    sync_playwright,
+from playwright.sync_api import expect
+
+from tests.cluster.app.conftest import ANNOTATOR_NAME, OpenFeed, Project
+from tests.cluster.app.support import (
+    drag,
+    expect_task,
+    offsets,
+    screenshot,
+    shown_text,
+    span_summary,
+    stored_spans,
+    token,
+    wait_until_sent,
 )
 
-from tests.cluster.conftest import RunningCluster
-
 pytestmark = pytest.mark.browser
-expect.set_options(timeout=15_000)
-
-CHROMIUM = Path(os.environ.get("CONCORD_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-ANNOTATOR_NAME = "Ada Lovelace"
-
-# Text of the current task without the label chips and remove buttons that
-# the page adds inside highlighted spans.
-SHOWN_TEXT_JS = """() => {
-  const box = document.querySelector('#task-card .task-text').cloneNode(true);
-  box.querySelectorAll('.span-label, .span-remove').forEach((node) => node.remove());
-  return box.textContent;
-}"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}. Install Debian's chromium package, "
-            "set CONCORD_CHROMIUM to the binary, or deselect with -m 'not browser'."
-        )
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield launched
-        launched.close()
-
-
-@dataclass
-class Project:
-    """A manager's HTTP view of the project: datasets, feeds and exports."""
-
-    server: RunningCluster
-    client: httpx.Client
-
-    def dataset(self, name: str, records: list[dict[str, Any]]) -> str:
-        created = self.client.post("/api/datasets", json={"name": name})
-        assert created.status_code == 201, created.text
-        dataset_id = created.json()["id"]
-        body = b"".join(orjson.dumps(record) + b"\n" for record in records)
-        imported = self.client.post(f"/api/datasets/{dataset_id}/import", content=body)
-        assert imported.status_code == 200, imported.text
-        assert imported.json()["examples_added"] == len(records)
-        return dataset_id
-
-    def feed(self, records: list[dict[str, Any]], **spec: Any) -> str:
-        dataset_id = self.dataset(f"{spec['name']}-data", records)
-        created = self.client.post("/api/feeds", json={"dataset_id": dataset_id, **spec})
-        assert created.status_code == 201, created.text
-        return created.json()["id"]
-
-    def export(self, feed_id: str) -> list[dict[str, Any]]:
-        response = self.client.get(f"/api/feeds/{feed_id}/export")
-        assert response.status_code == 200, response.text
-        return [orjson.loads(line) for line in response.content.splitlines()]
-
-
-@pytest.fixture
-def project(cluster_server: RunningCluster) -> Iterator[Project]:
-    headers = cluster_server.signer.headers(role="manager", user="manager-1")
-    with httpx.Client(base_url=cluster_server.url, headers=headers, timeout=20) as client:
-        yield Project(server=cluster_server, client=client)
-
-
-@dataclass
-class BrowserProblems:
-    """Script errors and alerts seen on any page. An alert means injected code ran."""
-
-    messages: list[str] = field(default_factory=list)
-
-
-OpenFeed = Callable[..., Page]
-
-
-@pytest.fixture
-def open_feed(
-    browser: Browser, cluster_server: RunningCluster
-) -> Iterator[OpenFeed]:
-    """Open the annotation page of a feed as an annotator, through POST /auth/enter."""
-    contexts: list[BrowserContext] = []
-    problems = BrowserProblems()
-
-    def open_page(
-        feed_id: str,
-        user: str = "annotator-1",
-        width: int = 1280,
-        height: int = 900,
-        touch: bool = False,
-    ) -> Page:
-        context = browser.new_context(
-            viewport={"width": width, "height": height}, has_touch=touch
-        )
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.on("pageerror", lambda error: problems.messages.append(f"error: {error}"))
-        page.on("dialog", lambda dialog: problems.messages.append(f"alert: {dialog.message}"))
-        token = cluster_server.signer.token(role="annotator", user=user, name=ANNOTATOR_NAME)
-        entered = page.request.post(
-            f"{cluster_server.url}/auth/enter",
-            form={"token": token, "next": f"/annotate/{feed_id}"},
-        )
-        assert entered.ok, entered.text()
-        page.goto(f"{cluster_server.url}/annotate/{feed_id}")
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert problems.messages == []
-
-
-def shown_text(page: Page) -> str:
-    return page.evaluate(SHOWN_TEXT_JS)
-
-
-def expect_task(page: Page, text: str) -> None:
-    expect(page.locator("#task-card")).to_have_attribute("aria-busy", "false")
-    page.wait_for_function(
-        f"() => ({SHOWN_TEXT_JS})() === {json.dumps(text)}", timeout=10_000
-    )
-    assert shown_text(page) == text
-
-
-def wait_until_sent(page: Page) -> None:
-    expect(page.locator("#pending-indicator")).to_be_hidden()
-    expect(page.locator(".history-state", has_text="sending")).to_have_count(0)
-
-
-def token(page: Page, text: str) -> Locator:
-    exact = re.compile("^" + re.escape(text) + "$")
-    return page.locator("#task-card .token").filter(has_text=exact)
-
-
-def drag(page: Page, first: Locator, last: Locator) -> None:
-    first.hover()
-    page.mouse.down()
-    last.hover()
-    page.mouse.up()
-
-
-def span_summary(page: Page) -> list[tuple[str, str]]:
-    """Return (label, text) of each span on screen, in document order."""
-    return page.evaluate(
-        """() => [...document.querySelectorAll('#task-card .span')].map((span) => [
-             span.querySelector('.span-label').textContent,
-             [...span.querySelectorAll('.token')].map((t) => t.textContent).join(' '),
-           ])"""
-    )
-
-
-def screenshot(page: Page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def offsets(text: str, part: str, label: str) -> tuple[int, int, str]:
-    start = text.index(part)
-    return (start, start + len(part), label)
-
-
-def stored_spans(record: dict[str, Any]) -> list[tuple[int, int, str]]:
-    return [(span["start"], span["end"], span["label"]) for span in record["spans"]]
 
 
 # ---------------------------------------------------------------- binary
@@ -496,110 +317,3 @@ def test_ner_touch_taps_make_span(project: Project, open_feed: OpenFeed) -> None
         offsets(PREFILLED, "Apple", "ORG"),
         offsets(PREFILLED, "Tim Cook", "PERSON"),
     ]
-
-
-# ---------------------------------------------------------------- network failures
-
-
-@dataclass
-class AnswerRoute:
-    """Intercepts POST .../answers: "down" fails it, "lost" stores it but fails the reply."""
-
-    mode: str = "down"
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-
-    def handle(self, route: Route) -> None:
-        body = route.request.post_data_json
-        self.bodies.append(body)
-        if self.mode == "down":
-            route.abort("internetdisconnected")
-        elif self.mode == "lost":
-            route.fetch()
-            self.mode = "up"
-            route.abort("connectionreset")
-        else:
-            route.continue_()
-
-
-def test_pending_answers_survive_reload(project: Project, open_feed: OpenFeed) -> None:
-    texts = ["First text.", "Second text.", "Third text."]
-    feed_id = project.feed(
-        [{"text": text} for text in texts], name="flaky", interface="binary", label="OK"
-    )
-    page = open_feed(feed_id)
-    answers = AnswerRoute()
-    page.route("**/answers", answers.handle)
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
-
-    expect_task(page, texts[0])
-    page.keyboard.press("a")
-    expect_task(page, texts[1])
-    page.keyboard.press("x")
-    expect_task(page, texts[2])
-    indicator = page.locator("#pending-indicator")
-    expect(indicator).to_contain_text("2 answers waiting to be sent")
-
-    # The reject never reached the server, so undo drops it in the page.
-    page.keyboard.press("Backspace")
-    expect_task(page, texts[1])
-    expect(indicator).to_contain_text("1 answer waiting to be sent")
-    assert [url for url in requested if url.endswith("/undo")] == []
-
-    page.reload()
-    expect_task(page, texts[1])
-    expect(indicator).to_contain_text("1 answer waiting to be sent, next try in")
-    answers.mode = "lost"
-    expect(indicator).to_be_hidden(timeout=20_000)
-
-    sent_ids = {body["answers"][0]["answer_id"] for body in answers.bodies}
-    assert len(answers.bodies) >= 3
-    assert len(sent_ids) == 1
-    stored = project.export(feed_id)
-    assert [(record["text"], record["answer"]) for record in stored] == [(texts[0], "accept")]
-    storage = page.evaluate("() => Object.keys(localStorage)")
-    assert storage == []
-
-
-def test_expired_session_goes_to_control(project: Project, open_feed: OpenFeed) -> None:
-    texts = ["Only text."]
-    feed_id = project.feed(
-        [{"text": text} for text in texts], name="expiry", interface="binary", label="OK"
-    )
-    page = open_feed(feed_id)
-    expect_task(page, texts[0])
-    page.route(
-        f"**/feeds/{feed_id}/open",
-        lambda route: route.fulfill(body="<p id='control'>control plane</p>",
-                                    content_type="text/html"),
-    )
-
-    page.context.clear_cookies()
-    page.keyboard.press("a")
-    expect(page.locator("#control")).to_be_visible()
-    assert page.url.endswith(f"/feeds/{feed_id}/open")
-    assert project.export(feed_id) == []
-
-
-def test_done_screen_names_leases(project: Project, open_feed: OpenFeed) -> None:
-    texts = ["One.", "Two."]
-    feed_id = project.feed(
-        [{"text": text} for text in texts], name="shared", interface="binary", label="OK"
-    )
-    holder = open_feed(feed_id, user="annotator-1")
-    expect_task(holder, texts[0])
-
-    latecomer = open_feed(feed_id, user="annotator-2", width=820, height=1000)
-    expect(latecomer.locator("#done-screen")).to_be_visible()
-    reason = latecomer.locator("#done-reason")
-    expect(reason).to_contain_text("others hold leases")
-    expect(latecomer.locator("#progress-text")).to_have_text("You: 0 answered · Feed: 0/2")
-    screenshot(latecomer, "done_tablet")
-
-    holder.keyboard.press("a")
-    expect_task(holder, texts[1])
-    holder.keyboard.press("a")
-    expect(holder.locator("#done-screen")).to_be_visible()
-    wait_until_sent(holder)
-    latecomer.get_by_role("button", name="Refresh").click()
-    expect(reason).to_have_text("All 2 examples in this feed are done.")

@@ -1,0 +1,68 @@
+// Tasks leased to this annotator and not shown yet, fetched ahead in batches.
+//
+// The server hands back the leases an annotator still holds before new ones,
+// so after a reload the first task is the one the server leased. `seen` keeps
+// out tasks this page already showed or answered.
+
+const FETCH_COUNT = 10;
+
+export class TaskQueue {
+  constructor(api, base) {
+    this.api = api;
+    this.base = base;
+    this.tasks = [];
+    this.seen = new Set();
+    this.fetching = null;
+  }
+
+  get length() {
+    return this.tasks.length;
+  }
+
+  shift() {
+    return this.tasks.shift();
+  }
+
+  unshift(task) {
+    this.tasks.unshift(task);
+  }
+
+  markSeen(taskHash) {
+    this.seen.add(taskHash);
+  }
+
+  drop(taskHash) {
+    this.tasks = this.tasks.filter((task) => task._task_hash !== taskHash);
+  }
+
+  fill() {
+    if (!this.fetching) {
+      this.fetching = this.fetch().finally(() => {
+        this.fetching = null;
+      });
+    }
+    return this.fetching;
+  }
+
+  async fetch() {
+    const data = await this.api.post(`${this.base}/next`, { count: FETCH_COUNT });
+    const tasks = data && Array.isArray(data.tasks) ? data.tasks : [];
+    for (const task of tasks) {
+      if (this.seen.has(task._task_hash)) continue;
+      this.seen.add(task._task_hash);
+      this.tasks.push(task);
+    }
+  }
+
+  // Fetches a task this annotator still holds a lease on, such as one whose
+  // answer was taken back before it reached the server. Returns null if the
+  // server does not list it among the first leases it returns.
+  async fetchHeld(taskHash) {
+    this.seen.delete(taskHash);
+    await this.fill();
+    const task = this.tasks.find((item) => item._task_hash === taskHash) || null;
+    if (task) this.drop(taskHash);
+    this.seen.add(taskHash);
+    return task;
+  }
+}
