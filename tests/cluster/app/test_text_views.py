@@ -101,6 +101,10 @@ def test_binary_answers_undo_reload(project: Project, open_feed: OpenFeed) -> No
     page.get_by_role("button", name="Accept (a)").click()
     expect_task(page, REVIEWS[3])
     wait_until_sent(page)
+    page.keyboard.press("h")
+    expect(page.locator("#history")).to_have_attribute("open", "")
+    # The list starts empty on each page load: only the accept after the reload.
+    expect(page.locator(".history-item")).to_have_count(1)
     expect(page.locator("#progress-text")).to_have_text("You: 3 answered · Feed: 3/4")
 
     stored = project.export(feed_id)
@@ -316,4 +320,37 @@ def test_ner_touch_taps_make_span(project: Project, open_feed: OpenFeed) -> None
     assert stored_spans(stored[0]) == [
         offsets(PREFILLED, "Apple", "ORG"),
         offsets(PREFILLED, "Tim Cook", "PERSON"),
+    ]
+
+
+def test_ner_long_document_painted_in_parts(project: Project, open_feed: OpenFeed) -> None:
+    words = [f"word{n}" for n in range(1, 1201)]
+    text = " ".join(words) + "\r\nThe end 🎉 Zoe\u0308 waved."
+    across = text.index("word399")
+    prefilled = [
+        {"start": across, "end": text.index("word402") + len("word402"), "label": "ORG"},
+        {"start": text.index("word1100"), "end": text.index("word1100") + 8, "label": "ORG"},
+    ]
+    feed_id = project.feed(
+        [{"text": text, "spans": prefilled}], name="long", interface="ner_manual",
+        labels=["PERSON", "ORG"],
+    )
+    page = open_feed(feed_id)
+
+    # The first part is painted at once and the rest follows; both keep the spans.
+    expect_task(page, text)
+    assert span_summary(page) == [
+        ["ORG", "word399 word400 word401 word402"],
+        ["ORG", "word1100"],
+    ]
+    token(page, "Zoe\u0308").dblclick()
+    page.keyboard.press("a")
+    expect(page.locator("#done-screen")).to_be_visible()
+    wait_until_sent(page)
+
+    stored = project.export(feed_id)[0]
+    assert stored_spans(stored) == [
+        (prefilled[0]["start"], prefilled[0]["end"], "ORG"),
+        (prefilled[1]["start"], prefilled[1]["end"], "ORG"),
+        offsets(text, "Zoe\u0308", "PERSON"),
     ]

@@ -47,7 +47,9 @@ export function htmlToText(html) {
 
 export function snippet(task) {
   const source = typeof task.snippet === "string" ? task.snippet : taskText(task);
-  const chars = Array.from(source.replace(/\s+/g, " ").trim());
+  // A long document needs only its start; four units per character are plenty.
+  const start = source.slice(0, SNIPPET_LENGTH * 4);
+  const chars = Array.from(start.replace(/\s+/g, " ").trim());
   if (chars.length <= SNIPPET_LENGTH) return chars.join("");
   return chars.slice(0, SNIPPET_LENGTH).join("") + "…";
 }

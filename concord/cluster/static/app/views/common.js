@@ -35,7 +35,6 @@ function highlightMark(text, label, colorFor) {
 
 export function textBlock(task, spans, colorFor) {
   const block = element("div", "task-text");
-  block.dir = "auto";
   const text = taskText(task);
   if (!text) {
     block.classList.add("empty");
@@ -43,6 +42,8 @@ export function textBlock(task, spans, colorFor) {
     return block;
   }
   appendHighlightedText(block, text, spans, colorFor);
+  // Set after the children: see TokenView.finishRedraw for why.
+  block.dir = "auto";
   return block;
 }
 

@@ -12,15 +12,16 @@ export class NerView extends TokenView {
       "Remove that span first (×).";
   }
 
-  redraw() {
-    const fragment = this.beginRedraw();
-    const starting = new Map(this.spans.map((span) => [span.tokenStart, span]));
-    let position = 0;
-    while (position < this.tokens.length) {
-      const span = starting.get(position);
-      position = span ? this.appendSpan(fragment, span) : this.appendToken(fragment, position);
+  beforeRedraw() {
+    this.starting = new Map(this.spans.map((span) => [span.tokenStart, span]));
+  }
+
+  buildRange(parent, from, to) {
+    let position = from;
+    while (position < to) {
+      const span = this.starting.get(position);
+      position = span ? this.appendSpan(parent, span) : this.appendToken(parent, position);
     }
-    this.finishRedraw(fragment);
   }
 
   appendSpan(parent, span) {

@@ -41,27 +41,31 @@ export class SpansView extends TokenView {
     this.renderList();
   }
 
-  redraw() {
+  beforeRedraw() {
     const lanes = assignLanes(this.spans);
-    const laneCount = Math.max(0, ...lanes) + (lanes.length ? 1 : 0);
-    const cover = this.tokens.map(() => []);
-    const endings = new Map();
+    this.laneCount = Math.max(0, ...lanes) + (lanes.length ? 1 : 0);
+    this.cover = this.tokens.map(() => []);
+    this.endings = new Map();
     this.spans.forEach((span, index) => {
       for (let position = span.tokenStart; position <= span.tokenEnd; position += 1) {
-        cover[position][lanes[index]] = span;
+        this.cover[position][lanes[index]] = span;
       }
-      if (!endings.has(span.tokenEnd)) endings.set(span.tokenEnd, []);
-      endings.get(span.tokenEnd).push(span);
+      if (!this.endings.has(span.tokenEnd)) this.endings.set(span.tokenEnd, []);
+      this.endings.get(span.tokenEnd).push(span);
     });
-    const fragment = this.beginRedraw();
-    for (let position = 0; position < this.tokens.length; position += 1) {
-      this.appendToken(fragment, position, false);
-      this.underline(this.tokenElements[position], cover[position], laneCount);
-      for (const span of endings.get(position) || []) fragment.append(this.tag(span));
-      this.appendGap(fragment, position, cover, laneCount);
+    this.container.style.setProperty("--lanes", String(this.laneCount));
+  }
+
+  buildRange(parent, from, to) {
+    for (let position = from; position < to; position += 1) {
+      this.appendToken(parent, position, false);
+      this.underline(this.tokenElements[position], this.cover[position], this.laneCount);
+      for (const span of this.endings.get(position) || []) parent.append(this.tag(span));
+      this.appendGap(parent, position, this.cover, this.laneCount);
     }
-    this.container.style.setProperty("--lanes", String(laneCount));
-    this.finishRedraw(fragment);
+  }
+
+  afterRedraw() {
     this.renderList();
   }
 
@@ -97,6 +101,7 @@ export class SpansView extends TokenView {
     node.style.backgroundImage = images.join(", ");
     node.style.backgroundPosition = positions.join(", ");
     node.style.backgroundSize = `100% ${BAR_PX}px`;
+    node.style.backgroundRepeat = "no-repeat";
   }
 
   tag(span) {

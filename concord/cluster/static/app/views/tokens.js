@@ -10,6 +10,9 @@ import { CodePointText } from "../text.js";
 import { withMeta } from "./common.js";
 
 const DESCRIPTION_LENGTH = 120;
+// A new task first paints this many tokens, more than a screen holds, and
+// adds the rest after that paint, so a long document shows without waiting.
+const FIRST_PAINT_TOKENS = 400;
 
 export class TokenView {
   constructor(task, context) {
@@ -25,6 +28,7 @@ export class TokenView {
     this.container = null;
     this.marked = new Set();
     this.cursorNode = null;
+    this.generation = 0;
     this.spans = this.spansFromOffsets(task.spans);
   }
 
@@ -76,7 +80,7 @@ export class TokenView {
         "selection, Enter adds a span with the active label.",
     );
     this.bindPointer();
-    this.redraw();
+    this.redraw(true);
     fragment.append(this.container);
     this.renderExtras(fragment);
     fragment.append(
@@ -106,27 +110,65 @@ export class TokenView {
     return position + 1;
   }
 
-  // Starts a fresh rendering of the tokens; subclasses fill `fragment`.
-  beginRedraw() {
+  // Renders the text again from the spans. Subclasses prepare in
+  // beforeRedraw() and append tokens `from` to `to` in buildRange().
+  //
+  // The tokens go into a detached run that the container receives as one
+  // child: Chromium recomputes the direction of a dir="auto" element for
+  // every child added to it, which takes over 100 ms for a long document.
+  redraw(progressive = false) {
+    this.generation += 1;
     this.tokenElements = [];
     this.marked = new Set();
     this.cursorNode = null;
-    const fragment = document.createDocumentFragment();
-    if (this.tokens.length) fragment.append(this.text.slice(0, this.tokens[0].start));
-    return fragment;
-  }
-
-  finishRedraw(fragment) {
-    if (this.tokens.length) {
-      const lastEnd = this.tokens[this.tokens.length - 1].end;
-      fragment.append(this.text.slice(lastEnd, this.text.length));
-    }
-    this.container.replaceChildren(fragment);
-    if (!this.tokens.length) {
+    this.beforeRedraw();
+    const total = this.tokens.length;
+    if (!total) {
       this.container.classList.add("empty");
       this.container.textContent = this.text.text || "This task has no tokens to annotate.";
+      this.afterRedraw();
+      return;
     }
+    const cut = progressive ? this.paintCut(FIRST_PAINT_TOKENS) : total;
+    const head = element("span", "token-run", this.text.slice(0, this.tokens[0].start));
+    this.fillRun(head, 0, cut);
+    this.container.replaceChildren(head);
+    if (cut < total) this.paintRestLater(cut, this.generation);
     this.updatePreview();
+    this.afterRedraw();
+  }
+
+  beforeRedraw() {}
+
+  afterRedraw() {}
+
+  fillRun(run, from, to) {
+    this.buildRange(run, from, to);
+    if (to === this.tokens.length) {
+      const lastEnd = this.tokens[to - 1].end;
+      run.append(this.text.slice(lastEnd, this.text.length));
+    }
+  }
+
+  // Waits for the first part to be painted, then appends the rest, unless
+  // the text was drawn again meanwhile.
+  paintRestLater(cut, generation) {
+    window.requestAnimationFrame(() => window.setTimeout(() => {
+      if (generation !== this.generation) return;
+      const tail = element("span", "token-run");
+      this.fillRun(tail, cut, this.tokens.length);
+      this.container.append(tail);
+      this.updatePreview();
+    }, 0));
+  }
+
+  // The first token position at or after `wanted` that no span runs across.
+  paintCut(wanted) {
+    let cut = Math.min(wanted, this.tokens.length);
+    for (const span of [...this.spans].sort((a, b) => a.tokenStart - b.tokenStart)) {
+      if (span.tokenStart < cut && span.tokenEnd >= cut) cut = span.tokenEnd + 1;
+    }
+    return Math.min(cut, this.tokens.length);
   }
 
   spanText(span) {
@@ -162,6 +204,7 @@ export class TokenView {
   }
 
   detach() {
+    this.generation += 1;
     document.removeEventListener("pointerup", this.onPointerUp);
   }
 
