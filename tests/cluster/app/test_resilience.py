@@ -118,7 +118,7 @@ def test_done_screen_names_leases(project: Project, open_feed: OpenFeed) -> None
     holder.keyboard.press("a")
     expect(holder.locator("#done-screen")).to_be_visible()
     wait_until_sent(holder)
-    latecomer.get_by_role("button", name="Refresh").click()
+    latecomer.keyboard.press("r")
     expect(reason).to_have_text("All 2 examples in this feed are done.")
 
 

@@ -8,6 +8,8 @@ const COMMON_KEYS = [
   ["space", "Ignore the task (skip it)"],
   ["⌫ backspace", "Undo the last answer"],
   ["i", "Show or hide the instructions"],
+  ["h", "Show or hide the recent answers"],
+  ["r", "Look for new tasks (when none is left)"],
   ["?", "Show or hide this list"],
   ["esc", "Close a dialog"],
 ];

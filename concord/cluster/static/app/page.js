@@ -126,6 +126,8 @@ export class AnnotationPage {
       x: () => this.answer("reject"),
       " ": () => this.answer("ignore"),
       Backspace: () => this.undo(),
+      h: () => byId("history").toggleAttribute("open"),
+      r: () => this.refresh(),
     };
     if (!actions[key]) return;
     event.preventDefault();
