@@ -109,7 +109,11 @@ def test_done_screen_names_leases(project: Project, open_feed: OpenFeed) -> None
     latecomer = open_feed(feed_id, user="annotator-2", width=820, height=1000)
     expect(latecomer.locator("#done-screen")).to_be_visible()
     reason = latecomer.locator("#done-reason")
-    expect(reason).to_contain_text("others hold leases")
+    expect(reason).to_have_text(
+        "No task is open to you right now. The 2 examples left wait for other "
+        "annotators, or others hold leases on them. Check back later: a lease that "
+        "is not answered in time expires and frees its task."
+    )
     expect(latecomer.locator("#progress-text")).to_have_text("You: 0 answered · Feed: 0/2")
     screenshot(latecomer, "done_tablet")
 

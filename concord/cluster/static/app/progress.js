@@ -30,10 +30,13 @@ export function doneReason(feed, progress, pendingCount) {
     parts.push(`All ${progress.examples_total} examples in this feed are done.`);
   } else {
     const left = progress.examples_total - progress.examples_done;
+    const mine = progress.mine && progress.mine.answers;
+    const opening = mine
+      ? `You have answered every task open to you. The other ${plural(left, "example")}`
+      : `No task is open to you right now. The ${plural(left, "example")} left`;
     parts.push(
-      `You have answered every task open to you. The other ${plural(left, "example")} ` +
-        "wait for other annotators, or others hold leases on them. Check back later: " +
-        "a lease that is not answered in time expires and frees its task.",
+      `${opening} wait for other annotators, or others hold leases on them. Check back ` +
+        "later: a lease that is not answered in time expires and frees its task.",
     );
   }
   if (pendingCount) {
