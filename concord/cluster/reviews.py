@@ -12,6 +12,7 @@ and the reviewed ``view_id``.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -36,9 +37,12 @@ from concord.cluster.validation import (
     checked_fields,
 )
 from concord.common.errors import InvalidInput
+from concord.common.identifiers import LABEL_PATTERN
 
 if TYPE_CHECKING:
     from concord.cluster.feeds import FeedCreate
+
+logger = logging.getLogger(__name__)
 
 # Reviewed interfaces whose content a reviewer may change before storing it.
 # In the others a reviewer picks one version as it is.
@@ -225,14 +229,27 @@ def dataset_review_settings(
 
 
 def review_labels(session: Session, feed: Feed) -> list[str]:
-    """Labels the reviewed answers may carry now, for refreshing the declared set."""
+    """Labels the reviewed answers may carry now, for refreshing the declared set.
+
+    Runs inside an import, so a label the control plane would reject is left
+    out with a warning rather than failing the import.
+    """
     if feed.source_feed_id:
         source = session.get(Feed, feed.source_feed_id)
         return list(source.labels) if source is not None else []
     _, found = _imported_answers(session, feed.dataset_id)
     if feed.reviewed_interface == "choice" and not feed.options:
         found = [*found, *task_option_ids(session, feed.dataset_id)]
-    return [check_label(label) for label in dict.fromkeys(found)]
+    labels = list(dict.fromkeys(found))
+    valid = [label for label in labels if LABEL_PATTERN.fullmatch(label)]
+    if len(valid) < len(labels):
+        logger.warning(
+            "review feed %s: %d imported labels are not valid label names and "
+            "were not declared",
+            feed.id,
+            len(labels) - len(valid),
+        )
+    return valid
 
 
 def _imported_answers(session: Session, dataset_id: str) -> tuple[set[Any], list[str]]:

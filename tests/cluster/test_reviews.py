@@ -229,3 +229,23 @@ def test_dataset_review_without_answers(cluster, signer, import_jsonl) -> None:
     assert "no imported answers to review" in inferred.json()["error"]["message"]
     assert given.status_code == 201, given.text
     assert given.json()["examples"] == 0
+
+
+def test_import_declares_new_review_labels(cluster, signer, import_jsonl) -> None:
+    def choice(option: str, options: str, annotator: str) -> dict[str, Any]:
+        return {"text": "pick", "options": [{"id": name} for name in options],
+                "accept": [option], "answer": "accept", "_view_id": "choice",
+                "_annotator_id": annotator}
+
+    dataset = import_jsonl("later", jsonl(choice("X", "XY", "ann")))
+    review = create(cluster, signer, name="later-review", interface="review",
+                    dataset_id=dataset["id"]).json()
+    bad_label = {"text": "odd", "label": "not a label", "answer": "accept",
+                 "_view_id": "classification", "_annotator_id": "ben"}
+    again = import_jsonl("later", jsonl(choice("Z", "XYZ", "cat"), bad_label))
+
+    assert review["labels"] == ["X", "Y"]
+    assert again["status"] == 200, again["body"]
+    refreshed = cluster.get(f"/api/feeds/{review['id']}", headers=signer.headers()).json()
+    assert refreshed["labels"] == ["X", "Y", "Z"]
+    assert refreshed["examples"] == 3
