@@ -14,7 +14,6 @@ import { TaskQueue } from "./queue.js";
 import { TabChannel } from "./tabs.js";
 import { VIEWS } from "./views/index.js";
 
-const QUEUE_LOW_WATER = 3;
 const PROGRESS_INTERVAL_MS = 1500;
 const PROGRESS_POLL_MS = 30000;
 const RELOAD_BASE_MS = 1000;
@@ -183,7 +182,7 @@ export class AnnotationPage {
   }
 
   topUp() {
-    if (this.queue.length >= QUEUE_LOW_WATER) return;
+    if (this.queue.length >= this.queue.lowWater) return;
     this.queue.fill().catch((error) => {
       if (error.status !== 401 && !error.retryable) {
         showToast(`Could not load more tasks: ${error.message}`);

@@ -5,6 +5,11 @@
 // out tasks this page already showed or answered.
 
 const FETCH_COUNT = 10;
+// Long documents come a few at a time: ten of 20,000 characters with their
+// tokens are over 2 MB of JSON, whose parsing would delay a key press. The
+// first request is small too, because task sizes are unknown until then.
+const FEW_FETCH_COUNT = 4;
+const LONG_TEXT = 5000;
 
 export class TaskQueue {
   constructor(api, base) {
@@ -13,6 +18,12 @@ export class TaskQueue {
     this.tasks = [];
     this.seen = new Set();
     this.fetching = null;
+    this.count = FEW_FETCH_COUNT;
+  }
+
+  // The number of queued tasks below which more are fetched.
+  get lowWater() {
+    return Math.min(3, this.count - 1);
   }
 
   get length() {
@@ -45,8 +56,10 @@ export class TaskQueue {
   }
 
   async fetch() {
-    const data = await this.api.post(`${this.base}/next`, { count: FETCH_COUNT });
+    const data = await this.api.post(`${this.base}/next`, { count: this.count });
     const tasks = data && Array.isArray(data.tasks) ? data.tasks : [];
+    const longest = Math.max(0, ...tasks.map((task) => String(task.text || "").length));
+    this.count = longest > LONG_TEXT ? FEW_FETCH_COUNT : FETCH_COUNT;
     for (const task of tasks) {
       if (this.seen.has(task._task_hash)) continue;
       this.seen.add(task._task_hash);
@@ -59,6 +72,8 @@ export class TaskQueue {
   // server does not list it among the first leases it returns.
   async fetchHeld(taskHash) {
     this.seen.delete(taskHash);
+    // The lease may come after others, so it is looked for among the first ten.
+    this.count = FETCH_COUNT;
     await this.fill();
     const task = this.tasks.find((item) => item._task_hash === taskHash) || null;
     if (task) this.drop(taskHash);
