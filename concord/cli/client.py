@@ -1,6 +1,6 @@
 """HTTP clients for the control plane and the cluster.
 
-Both clients are thin: one method per route of docs/http-api.md. An answer
+Both clients are thin: one method per route of docs/http-api.md. A response
 outside 2xx raises ``ApiError`` built from the shared error shape
 ``{"error": {"code", "message", "details"}}``, so the command line can show the
 server's own message (an import's line number, a missing project).
@@ -38,7 +38,7 @@ class ConnectionFailed(ClientError):
 
 
 class ApiError(ClientError):
-    """An error answer in the shared JSON shape."""
+    """An error response in the shared JSON shape."""
 
     def __init__(
         self,
@@ -55,7 +55,7 @@ class ApiError(ClientError):
 
 
 def error_from_response(response: httpx.Response) -> ApiError:
-    """Build an ``ApiError`` from a non-2xx answer, whatever its body is."""
+    """Build an ``ApiError`` from a non-2xx response, whatever its body is."""
     try:
         error = response.json()["error"]
         return ApiError(
@@ -65,7 +65,10 @@ def error_from_response(response: httpx.Response) -> ApiError:
             details=dict(error.get("details") or {}),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
-        snippet = response.text[:200] if not response.is_stream_consumed else ""
+        try:
+            snippet = response.text[:200]
+        except httpx.ResponseNotRead:
+            snippet = ""
         return ApiError(
             status=response.status_code,
             code="http_error",
@@ -139,7 +142,7 @@ class ClusterToken:
 class AccessToken:
     """A cluster access token that renews itself shortly before it expires.
 
-    ``fetch`` asks the control plane for a new token. Tokens live 15 minutes by
+    ``fetch`` requests a new token from the control plane. Tokens live 15 minutes by
     default, so long jobs such as the demo's scripted annotators need this.
     """
 
@@ -270,7 +273,9 @@ class ControlClient(_BaseClient):
         return Project.from_json(body)
 
     def list_projects(self) -> list[Project]:
-        return [Project.from_json(item) for item in self.request("GET", "/api/projects")]
+        return [
+            Project.from_json(item) for item in self.request("GET", "/api/projects")
+        ]
 
     def get_project(self, project_id: str) -> Project:
         return Project.from_json(self.request("GET", f"/api/projects/{project_id}"))
@@ -400,7 +405,9 @@ class ClusterClient(_BaseClient):
         self, source: dict[str, str], min_agreement: float = 0.5
     ) -> dict[str, Any]:
         params: dict[str, Any] = {**source, "min_agreement": min_agreement}
-        return self.request("GET", "/api/conflicts", params=params, timeout=LONG_TIMEOUT)
+        return self.request(
+            "GET", "/api/conflicts", params=params, timeout=LONG_TIMEOUT
+        )
 
     def build_gold(
         self, source: dict[str, str], name: str, min_agreement: float = 0.5

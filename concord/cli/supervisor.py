@@ -42,6 +42,10 @@ DEFAULT_STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 40
 
 
+def plane_title(name: str) -> str:
+    return "control plane" if name == "control" else name
+
+
 class PlaneError(RuntimeError):
     """A plane failed to start or died; the message ends with its log tail."""
 
@@ -58,6 +62,11 @@ class PlaneProcess:
     _output: IO[bytes] | None = field(default=None, repr=False)
 
     @property
+    def title(self) -> str:
+        """The plane's name in messages: "control plane" or "cluster"."""
+        return plane_title(self.name)
+
+    @property
     def pid(self) -> int:
         return self.process.pid
 
@@ -67,14 +76,14 @@ class PlaneProcess:
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
         """Terminate, wait up to ``timeout`` seconds, then kill; returns the exit code."""
         if self.alive():
-            logger.info("stopping the %s plane (pid %d)", self.name, self.pid)
+            logger.info("stopping the %s (pid %d)", self.title, self.pid)
             self.process.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 logger.warning(
-                    "the %s plane (pid %d) did not stop in %.0f s, killing it",
-                    self.name,
+                    "the %s (pid %d) did not stop in %.0f s, killing it",
+                    self.title,
                     self.pid,
                     timeout,
                 )
@@ -155,11 +164,12 @@ def start_planes(
     """Start both planes on ``data_dir``, wait until the cluster has joined, log the CLI in.
 
     A random bootstrap join token goes to both planes. On a data folder without
-    a saved login an admin password is chosen (``CONCORD_ADMIN_PASSWORD`` or a
-    generated one) and the API token of that admin is saved for later commands;
-    ``credentials`` then contains the password to show once. ``env`` adds or
-    overrides environment variables of the children. Raises ``PlaneError`` with
-    the log tail when a plane does not come up; both are stopped then.
+    a saved login, an admin password is chosen (``CONCORD_ADMIN_PASSWORD`` or a
+    generated one), and the admin's API token is saved for later commands.
+    ``credentials`` then contains a generated password, to show once. ``env``
+    adds or overrides environment variables of the children. Raises
+    ``PlaneError`` with the log tail when a plane does not come up, after
+    stopping both.
     """
     data_dir = data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
@@ -230,7 +240,7 @@ def serve_until_stopped(planes: RunningPlanes) -> PlaneProcess | None:
         with _stop_on_signals():
             dead = planes.wait()
             logger.error(
-                "the %s plane exited with code %s", dead.name, dead.process.returncode
+                "the %s exited with code %s", dead.title, dead.process.returncode
             )
     except StopRequested as exc:
         logger.info("%s received, stopping both planes", exc)
@@ -242,8 +252,8 @@ def serve_until_stopped(planes: RunningPlanes) -> PlaneProcess | None:
 def ensure_port_free(host: str, port: int) -> None:
     """Raise ``PlaneError`` when something already listens on ``host:port``.
 
-    Without this check a Concord already running on the port would answer the
-    health checks and the new planes would seem to start.
+    Without this check a Concord already running on the port would respond to
+    the health checks, and the new planes would seem to start.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -297,7 +307,7 @@ def _spawn(
         start_new_session=True,
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
-    logger.info("started the %s plane (pid %d) on %s", name, process.pid, url)
+    logger.info("started the %s (pid %d) on %s", plane_title(name), process.pid, url)
     return PlaneProcess(
         name=name,
         url=url,
@@ -326,17 +336,17 @@ def _wait_until_ready(planes: RunningPlanes, timeout: float) -> None:
             while not ready(client, plane.url):
                 if (dead := planes.dead()) is not None:
                     raise PlaneError(
-                        f"The {dead.name} plane exited with code "
+                        f"The {dead.title} exited with code "
                         f"{dead.process.returncode} while starting. Its last output:\n"
                         f"{dead.log_tail()}"
                     )
                 if time.monotonic() > deadline:
                     raise PlaneError(
-                        f"The {plane.name} plane was not ready at {plane.url} after "
+                        f"The {plane.title} was not ready at {plane.url} after "
                         f"{timeout:.0f} s. Its last output:\n{plane.log_tail()}"
                     )
                 time.sleep(0.2)
-            logger.info("the %s plane is ready at %s", plane.name, plane.url)
+            logger.info("the %s is ready at %s", plane.title, plane.url)
 
 
 def _control_ready(client: httpx.Client, url: str) -> bool:
