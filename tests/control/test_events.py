@@ -340,7 +340,7 @@ def test_agreement_and_gold_latest_values(
 
     assert len(result["accepted"]) == 3
     assert [r["event_id"] for r in result["rejected"]] == [unknown["event_id"]]
-    headers = team.headers["bob"]
+    headers = team.headers["mia"]
     stored = client.get(f"/api/agreement/feed/{feed.feed_id}", headers=headers).json()
     built = client.get(f"/api/gold/feed/{feed.feed_id}", headers=headers).json()
     missing = client.get(f"/api/gold/dataset/{feed.dataset_id}", headers=headers)
@@ -354,6 +354,10 @@ def test_agreement_and_gold_latest_values(
         "conflicts": 2,
     }
     assert missing.status_code == 404
+    annotator = client.get(
+        f"/api/agreement/feed/{feed.feed_id}", headers=team.headers["bob"]
+    )
+    assert annotator.status_code == 403
 
 
 def test_feed_of_other_project_rejected(
