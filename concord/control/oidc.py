@@ -51,7 +51,12 @@ _USERNAME_CHARACTERS = re.compile(r"[^A-Za-z0-9_.@\-]+")
 
 
 class SignInRefused(Exception):
-    """A single sign-on that cannot complete; the message is shown to the user."""
+    """A single sign-on that cannot complete; the message is shown to the user
+    with HTTP status ``status``."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,8 @@ async def start_sign_in(
         logger.error("cannot reach the OpenID provider: %s", type(exc).__name__)
         raise SignInRefused(
             "The single sign-on provider cannot be reached. Try again later or "
-            "log in with your password."
+            "log in with your password.",
+            503,
         ) from None
     browser_key = new_secret()
     session.add(
@@ -130,7 +136,8 @@ def _take_pending(
     ):
         raise SignInRefused(
             "This sign-in link is invalid or has expired, or was started in "
-            "another browser. Start again from the login page."
+            "another browser. Start again from the login page.",
+            400,
         )
     return row
 
@@ -146,7 +153,8 @@ async def finish_sign_in(
     if params.get("error"):
         raise SignInRefused(
             f"The single sign-on provider refused the sign-in "
-            f"({params['error'][:64]}). Start again from the login page."
+            f"({params['error'][:64]}). Start again from the login page.",
+            401,
         )
     pending = _take_pending(session, params.get("state", ""), browser_key)
     assert settings.oidc_issuer is not None and settings.oidc_client_id is not None
@@ -156,22 +164,38 @@ async def finish_sign_in(
             redirect_uri=pending.redirect_uri,
             code_verifier=pending.code_verifier,
         )
-        claims = await client.parse_id_token(
-            token,
-            nonce=pending.nonce,
-            claims_options=_claims_options(settings),
-            leeway=LEEWAY_SECONDS,
-        )
+        claims = await verify_id_token(client, settings, token, pending.nonce)
     except (httpx.HTTPError, AuthlibBaseError, JoseError, KeyError, ValueError) as exc:
         logger.warning("single sign-on failed: %s", type(exc).__name__)
         raise SignInRefused(
             "The sign-in could not be verified: the provider's answer was invalid, "
             "expired or meant for another application. Start again from the "
-            "login page."
+            "login page.",
+            401,
         ) from None
     if claims is None:
-        raise SignInRefused("The provider sent no ID token. Ask an administrator.")
-    return dict(claims)
+        raise SignInRefused("The provider sent no ID token. Ask an administrator.", 401)
+    return claims
+
+
+async def verify_id_token(
+    client: StarletteOAuth2App,
+    settings: ControlSettings,
+    token: dict[str, Any],
+    nonce: str,
+) -> dict[str, Any] | None:
+    """Return the claims of the token response's ID token, or None without one.
+
+    Raises joserfc's errors for a bad signature (checked against the JWKS),
+    a wrong issuer, audience or nonce, and an expired token.
+    """
+    claims = await client.parse_id_token(
+        token,
+        nonce=nonce,
+        claims_options=_claims_options(settings),
+        leeway=LEEWAY_SECONDS,
+    )
+    return dict(claims) if claims is not None else None
 
 
 def _claims_options(settings: ControlSettings) -> dict[str, Any]:
@@ -227,12 +251,13 @@ def account_for(
         raise SignInRefused(
             "No Concord account is linked to this single sign-on account, and "
             "this server does not create accounts for it. Ask a project manager "
-            "for an invitation."
+            "for an invitation.",
+            403,
         )
     free = (name for name in _username_candidates(claims) if not find_user(session, name))
     username = next(free, None)
     if username is None:
-        raise SignInRefused("No free username was found. Ask an administrator.")
+        raise SignInRefused("No free username was found. Ask an administrator.", 409)
     # The random password is never shown: the account signs in through the
     # provider only.
     user = create_user(session, passwords, username, new_secret())
@@ -262,7 +287,7 @@ async def oidc_start(
     try:
         started = await start_sign_in(session, client, settings, safe_next(next_path))
     except SignInRefused as exc:
-        return render_error(request, 503, str(exc), {})
+        return render_error(request, exc.status, str(exc), {})
     response = RedirectResponse(started.url, status_code=302)
     response.set_cookie(
         BROWSER_COOKIE,
@@ -295,15 +320,13 @@ async def oidc_callback(
         claims = await finish_sign_in(session, client, settings, params, browser_key)
         user, created = account_for(session, passwords, settings, claims)
         if not user.active:
-            raise SignInRefused(
-                "This account cannot log in. Ask an administrator."
-            )
+            raise SignInRefused("This account cannot log in. Ask an administrator.", 403)
     except SignInRefused as exc:
         audit.record(
             session, "login.failed", address=address, details={"method": "oidc"}
         )
         session.commit()
-        return render_error(request, 401, str(exc), {})
+        return render_error(request, exc.status, str(exc), {})
     if created:
         audit.record(
             session,

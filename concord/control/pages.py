@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from concord.common.errors import ConcordError
 from concord.control import audit
@@ -31,7 +32,12 @@ from concord.control.projects import (
 )
 from concord.control.schemas import LoginIn
 from concord.control.security import Passwords, secrets_equal
-from concord.control.sessions import COOKIE_NAME, end_session, start_session
+from concord.control.sessions import (
+    COOKIE_NAME,
+    end_session,
+    load_session,
+    start_session,
+)
 from concord.control.settings import ControlSettings
 from concord.control.signing import TokenSigner
 from concord.control.state import get_passwords, get_settings, get_signer
@@ -138,7 +144,7 @@ def form_csrf_valid(request: Request, sent: str) -> bool:
 
 
 def signed_in(
-    session: SessionDep, user: User, settings: ControlSettings, next_path: str
+    session: Session, user: User, settings: ControlSettings, next_path: str
 ) -> RedirectResponse:
     """Start a browser session for ``user`` and redirect to ``next_path``."""
     cookie_value = start_session(session, user, settings.session_hours)
@@ -158,9 +164,13 @@ def signed_in(
 @router.get("/login")
 def login_page(
     request: Request,
+    session: SessionDep,
     settings: SettingsDep,
     next_path: Annotated[str, Query(alias="next", max_length=2048)] = "/",
 ) -> Response:
+    """Show the login form, or go on to ``next`` when already logged in."""
+    if load_session(session, request.cookies.get(COOKIE_NAME)) is not None:
+        return RedirectResponse(safe_next(next_path), status_code=303)
     return _login_form(request, settings, safe_next(next_path))
 
 
