@@ -285,9 +285,11 @@ def _answer_created(session: Session, project: Project, event: AnswerCreated) ->
     declared = set(feed.labels)
     undeclared = sorted({label for label in event.labels if label not in declared})
     if undeclared:
+        # The labels themselves are not repeated: a rejected value may be data.
         raise EventRejected(
             "undeclared_label",
-            f"labels {undeclared} are not among the labels of feed '{feed.id}'",
+            f"{len(undeclared)} of the event's labels are not among the labels of "
+            f"feed '{feed.id}'; send only labels the feed declared",
         )
     if session.get(Answer, event.annotation_id) is not None:
         raise EventRejected(
