@@ -1,4 +1,4 @@
-"""What only instance admins see: the audit log, as JSON and as a page."""
+"""Admin views of the audit log, as JSON and as an HTML page."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Who is asking: users by API token, clusters by secret, and rights in a project.
+"""Caller identification (users by API token, clusters by secret) and rights
+in a project.
 
 The JSON API takes only ``Authorization: Bearer cct_...``. The browser session
 cookie works on the HTML pages alone (see ``authorization.py``), so a page on

@@ -1,11 +1,11 @@
 """Every request checked against the permission table.
 
 ``authorize`` is a dependency of the whole app. It reads the level the
-matched route needs from ``concord.common.permissions``, identifies the caller
-(an API token under ``/api``, the session cookie on HTML pages, the cluster
-secret for cluster routes) and resolves the project of the object in the URL
-from its ``project_id``, ``feed_id`` or ``source_id``. Routes receive the
-result as a ``Grant`` and check nothing themselves.
+matched route needs from ``concord.common.permissions`` and identifies the
+caller: an API token under ``/api``, the session cookie on HTML pages, the
+cluster secret for cluster routes. It then resolves the project of the
+object in the URL from its ``project_id``, ``feed_id`` or ``source_id``.
+Routes receive the result as a ``Grant`` and check nothing themselves.
 
 ``check_routes`` runs when the app is built and raises when a route has no
 rule, so a new route cannot go unchecked.
@@ -63,7 +63,7 @@ bearer = HTTPBearer(
 
 @dataclass(frozen=True)
 class Grant:
-    """Who is asking and what the route's level let them reach."""
+    """The caller of a request and the objects the route's level let them reach."""
 
     level: Level
     user: User | None = None
@@ -160,7 +160,9 @@ def _user_grant(
         return Grant(level, user=user, token_id=token_id, browser=browser)
     if level == "admin":
         if not user.is_admin:
-            raise Forbidden("Only an administrator can do this; ask one of your admins.")
+            raise Forbidden(
+                "Only an administrator can do this; ask one of your admins."
+            )
         return Grant(level, user=user, token_id=token_id, browser=browser)
     access, feed = _project_of(session, user, params)
     if level == "annotator-of-feed":

@@ -1,7 +1,7 @@
-"""Which annotators may work on which feed.
+"""Feed membership: the annotators allowed to work on each feed.
 
 Reviewers, managers and admins reach every feed of their projects. An
-annotator reaches only the feeds a manager listed them on; the list goes to
+annotator reaches only the feeds a manager listed them on. The list goes to
 the cluster in the ``feeds`` claim of their access tokens.
 """
 

@@ -1,8 +1,9 @@
 """Invitations: one-time links that let a new person join a project.
 
 A manager (or an admin) creates an invitation for a role in a project and
-passes on the link ``/invite/{token}``. Whoever opens it chooses a username
-and a password, gets an account and becomes a member with that role. A link
+passes on the link ``/invite/{token}``. The person who opens it chooses a
+username and a password, gets an account and becomes a member with that
+role. A link
 works once and expires (72 hours by default); only its SHA-256 is stored.
 
 NOTE: the token is part of the URL, so HTTP access logs record the link. It

@@ -352,7 +352,9 @@ class AuditEntry(ControlBase):
     actor_name: Mapped[str | None] = mapped_column(String(64))
     action: Mapped[str] = mapped_column(String(48), index=True)
     object_type: Mapped[str | None] = mapped_column(String(32))
-    object_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_LENGTH), index=True)
+    object_id: Mapped[str | None] = mapped_column(
+        String(EXTERNAL_ID_LENGTH), index=True
+    )
     project_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     address: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

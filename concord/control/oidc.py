@@ -152,7 +152,7 @@ async def finish_sign_in(
     """Exchange the code and return the verified claims of the ID token."""
     if params.get("error"):
         raise SignInRefused(
-            f"The single sign-on provider refused the sign-in "
+            f"The single sign-on provider rejected the sign-in "
             f"({params['error'][:64]}). Start again from the login page.",
             401,
         )
@@ -168,7 +168,7 @@ async def finish_sign_in(
     except (httpx.HTTPError, AuthlibBaseError, JoseError, KeyError, ValueError) as exc:
         logger.warning("single sign-on failed: %s", type(exc).__name__)
         raise SignInRefused(
-            "The sign-in could not be verified: the provider's answer was invalid, "
+            "The sign-in could not be verified: the provider's response was invalid, "
             "expired or meant for another application. Start again from the "
             "login page.",
             401,
@@ -254,7 +254,8 @@ def account_for(
             "for an invitation.",
             403,
         )
-    free = (name for name in _username_candidates(claims) if not find_user(session, name))
+    candidates = _username_candidates(claims)
+    free = (name for name in candidates if find_user(session, name) is None)
     username = next(free, None)
     if username is None:
         raise SignInRefused("No free username was found. Ask an administrator.", 409)
@@ -266,7 +267,9 @@ def account_for(
 
 
 router = APIRouter(include_in_schema=False)
-NOT_CONFIGURED = "Single sign-on is not configured on this server. Log in with your password."
+NOT_CONFIGURED = (
+    "Single sign-on is not configured on this server. Log in with your password."
+)
 
 
 def _client(request: Request) -> StarletteOAuth2App | None:
@@ -320,7 +323,9 @@ async def oidc_callback(
         claims = await finish_sign_in(session, client, settings, params, browser_key)
         user, created = account_for(session, passwords, settings, claims)
         if not user.active:
-            raise SignInRefused("This account cannot log in. Ask an administrator.", 403)
+            raise SignInRefused(
+                "This account cannot log in. Ask an administrator.", 403
+            )
     except SignInRefused as exc:
         audit.record(
             session, "login.failed", address=address, details={"method": "oidc"}

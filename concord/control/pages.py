@@ -104,7 +104,7 @@ def render_error(
 
 
 def install_page_handlers(app: FastAPI) -> None:
-    """Answer refused pages with HTML: a redirect to login or an error page."""
+    """Render rejected page requests as a redirect to login or an error page."""
 
     @app.exception_handler(LoginRequired)
     async def _login_required(request: Request, exc: LoginRequired) -> Response:
@@ -249,7 +249,7 @@ def logout_submit(request: Request, session: SessionDep, grant: GrantDep) -> Res
 
 
 def page_context(grant: GrantDep) -> dict[str, Any]:
-    """The template values every page of a logged-in user needs."""
+    """Return the template values every page of a logged-in user needs."""
     assert grant.browser is not None
     return {"user": grant.caller, "csrf_token": grant.browser.csrf_token}
 

@@ -1,10 +1,10 @@
 """Limits on failed logins per account and per client address.
 
 Failures are rows in the database, so every replica of the control plane
-counts the same attempts. A sliding window applies: an account (or address)
-with ``limit`` failures in the last ``window`` gets 429 with ``Retry-After``
-until the oldest of them ages out, even when the password is right, so the
-limit cannot be used to test passwords.
+counts the same attempts. The window slides: an account (or address) with
+``limit`` failures in the last ``window`` gets 429 with ``Retry-After`` until
+the oldest of them ages out. This holds even when the password is right, so
+the limit cannot be used to test passwords.
 """
 
 from __future__ import annotations

@@ -30,14 +30,20 @@ class Provider:
 
 
 @contextmanager
-def running_provider(token_lifetime: timedelta = timedelta(hours=1)) -> Iterator[Provider]:
+def running_provider(
+    token_lifetime: timedelta = timedelta(hours=1),
+) -> Iterator[Provider]:
     """Serve a provider on a free port of 127.0.0.1 until the block ends."""
-    # The provider's Authlib server refuses plain HTTP unless told otherwise.
+    # The provider's Authlib server rejects plain HTTP without this variable.
     previous = os.environ.get("AUTHLIB_INSECURE_TRANSPORT")
     os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
-    app = oidc_provider_mock.app(require_nonce=True, access_token_max_age=token_lifetime)
+    app = oidc_provider_mock.app(
+        require_nonce=True, access_token_max_age=token_lifetime
+    )
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}
+    )
     thread.start()
     try:
         yield Provider(issuer=f"http://127.0.0.1:{server.server_port}")

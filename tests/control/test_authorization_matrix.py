@@ -262,7 +262,8 @@ def expected_status(level: Level, caller: str, page: bool) -> int | None:
     if level == "public":
         return None
     if level in ("cluster", "join"):
-        return None if caller == {"cluster": "cluster", "join": "joiner"}[level] else 401
+        holder = "cluster" if level == "cluster" else "joiner"
+        return None if caller == holder else 401
     if caller not in USERS:
         return 303 if page else 401
     if level == "user" or caller == "admin":
@@ -324,15 +325,18 @@ def _build_world(client: TestClient) -> World:
     roles = {"annotator": "annotator", "bystander": "annotator"}
     roles |= {"reviewer": "reviewer", "manager": "manager", "target": "annotator"}
     users = {"admin": client.get("/api/me", headers=admin).json()}
+
     for username in (*roles, "outsider"):
         users[username] = create_user(client, admin, username)
     for username, role in roles.items():
         add_member(client, admin, project["id"], username, role)
     add_member(client, admin, other["id"], "outsider", "annotator")
+
     team = Team(project["id"], cluster, users, {})
     setup, events = feed_events(team, ["PERSON"])
     send(client, cluster, *events, *_result_events(team, setup.feed_id))
     add_feed_members(client, admin, setup.feed_id, ["annotator"])
+
     invited = client.post(
         f"/api/projects/{project['id']}/invitations",
         headers=admin,
@@ -348,6 +352,7 @@ def _build_world(client: TestClient) -> World:
         invitation_token=invited["url"].rsplit("/", 1)[1],
         target_id=users["target"]["id"],
     )
+
     for username in USERS:
         password = ADMIN_PASSWORD if username == "admin" else USER_PASSWORD
         world.headers[username] = login(client, username, password)

@@ -259,6 +259,7 @@ def test_database_holds_only_event_values(
     result = send(client, team.cluster, rejected, stored)
 
     assert result["accepted"] == [stored["event_id"]]
+    assert canary_label not in str(result)
     database = _database_bytes(settings)
     assert stored["annotation_id"].encode() in database
     assert canary_label.encode() not in database
