@@ -15,9 +15,9 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -37,7 +37,7 @@ from concord.common.events import (
     GoldBuilt,
 )
 from concord.control.auth import SessionDep
-from concord.control.clusters import cluster_caller
+from concord.control.authorization import GrantDep, source_project_id
 from concord.control.models import (
     AgreementResult,
     Answer,
@@ -50,7 +50,6 @@ from concord.control.models import (
     ReceivedEvent,
     User,
 )
-from concord.control.results import source_project_id
 from concord.control.schemas import IngestResult, Rejection
 
 logger = logging.getLogger(__name__)
@@ -286,9 +285,11 @@ def _answer_created(session: Session, project: Project, event: AnswerCreated) ->
     declared = set(feed.labels)
     undeclared = sorted({label for label in event.labels if label not in declared})
     if undeclared:
+        # The labels themselves are not repeated: a rejected value may be data.
         raise EventRejected(
             "undeclared_label",
-            f"labels {undeclared} are not among the labels of feed '{feed.id}'",
+            f"{len(undeclared)} of the event's labels are not among the labels of "
+            f"feed '{feed.id}'; send only labels the feed declared",
         )
     if session.get(Answer, event.annotation_id) is not None:
         raise EventRejected(
@@ -430,9 +431,8 @@ router = APIRouter(prefix="/api", tags=["events"], route_class=EventBatchRoute)
 
 @router.post("/events")
 def receive_events(
-    batch: EventBatch,
-    cluster: Annotated[Cluster, Depends(cluster_caller)],
-    session: SessionDep,
+    batch: EventBatch, grant: GrantDep, session: SessionDep
 ) -> IngestResult:
     """Apply a batch of events from a cluster, each event id once."""
-    return ingest_batch(session, cluster, batch)
+    assert grant.cluster is not None, "POST /api/events needs the cluster level"
+    return ingest_batch(session, grant.cluster, batch)

@@ -104,9 +104,14 @@ def issue_access_token(
     username: str,
     project_id: str,
     role: str,
+    feeds: list[str],
     minutes: int,
 ) -> AccessToken:
-    """Sign a token for ``user_id`` acting as ``role`` in one project on one cluster."""
+    """Sign a token for ``user_id`` acting as ``role`` in one project on one cluster.
+
+    ``feeds`` lists the feed ids the user may annotate, or is ``["*"]`` for
+    every feed of the project.
+    """
     issued_at = utcnow().replace(microsecond=0)
     expires_at = issued_at + timedelta(minutes=minutes)
     claims: dict[str, object] = {
@@ -116,6 +121,7 @@ def issue_access_token(
         "name": username,
         "project": project_id,
         "role": role,
+        "feeds": feeds,
         "iat": int(issued_at.timestamp()),
         "exp": int(expires_at.timestamp()),
         "jti": new_id(),
