@@ -9,6 +9,7 @@ server's own message (an import's line number, a missing project).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Imports, exports, agreement and gold can take minutes on large datasets.
 LONG_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+# How long to wait for a new feed to reach the control plane from the cluster.
+FEED_ARRIVAL_SECONDS = 30.0
 
 
 class ClientError(Exception):
@@ -286,6 +289,23 @@ class ControlClient(_BaseClient):
             f"/api/projects/{project_id}/members",
             json={"username": username, "role": role},
         )
+
+    def set_feed_members(self, feed_id: str, usernames: list[str]) -> dict[str, Any]:
+        """Let ``usernames`` annotate the feed, once the control plane knows it.
+
+        A new feed reaches the control plane through the cluster's outbox, a
+        moment after the cluster created it, so a 404 is retried for a while.
+        """
+        deadline = time.monotonic() + FEED_ARRIVAL_SECONDS
+        while True:
+            try:
+                return self.request(
+                    "PUT", f"/api/feeds/{feed_id}/members", json={"usernames": usernames}
+                )
+            except ApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
 
     def list_members(self, project_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"/api/projects/{project_id}/members")

@@ -165,7 +165,7 @@ def _run_flow(
     with access:
         agreement, gold = _review_existing(access, options, console)
         feed = _set_up_feed(access, options, console)
-        person_password = _create_people(control, project.id)
+        person_password = _create_people(control, project.id, feed["id"])
         tallies = _annotate(
             planes.control_url, control, project.id, feed["id"], options, console
         )
@@ -264,11 +264,12 @@ def _set_up_feed(
     return feed
 
 
-def _create_people(control: ControlClient, project_id: str) -> str:
+def _create_people(control: ControlClient, project_id: str, feed_id: str) -> str:
     """Create the scripted annotators' accounts and the person's; return the person's password."""
     for username in ANNOTATORS:
         control.create_user(username, _annotator_password(username))
         control.set_member(project_id, username, "annotator")
+    control.set_feed_members(feed_id, list(ANNOTATORS))
     password = secrets.token_urlsafe(9)
     control.create_user(PERSON, password)
     control.set_member(project_id, PERSON, "reviewer")

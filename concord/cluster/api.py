@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -12,9 +12,10 @@ from sqlalchemy import select
 from concord.cluster import answers, datasets, feeds, progress, quality, routing
 from concord.cluster.exports import export_dataset, export_feed
 from concord.cluster.models import Dataset, Feed
-from concord.cluster.security import Context, CurrentUser, Manager, Reviewer
+from concord.cluster.security import Context, CurrentUser, authorize
 
-router = APIRouter(prefix="/api")
+# Every route's required level comes from concord.common.permissions.
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 JSONL = "application/x-ndjson"
 
@@ -49,7 +50,7 @@ def health(context: Context) -> dict[str, Any]:
 
 @router.post("/datasets", status_code=status.HTTP_201_CREATED, tags=["datasets"])
 def create_dataset(
-    body: DatasetCreate, context: Context, principal: Manager
+    body: DatasetCreate, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     dataset = datasets.create_dataset(context, principal, body.name)
     with context.db.sessions() as session:
@@ -87,7 +88,7 @@ def get_dataset(
     },
 )
 async def import_dataset(
-    dataset_id: str, request: Request, context: Context, principal: Manager
+    dataset_id: str, request: Request, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     """Import JSONL streamed in the request body; all lines or none are stored."""
     result = await datasets.import_stream(
@@ -98,7 +99,7 @@ async def import_dataset(
 
 @router.get("/datasets/{dataset_id}/export", tags=["datasets"])
 def export_dataset_route(
-    dataset_id: str, context: Context, principal: Manager
+    dataset_id: str, context: Context, principal: CurrentUser
 ) -> StreamingResponse:
     with context.db.sessions() as session:
         dataset = datasets.get_dataset(session, principal, dataset_id)
@@ -111,7 +112,7 @@ def export_dataset_route(
 
 @router.post("/feeds", status_code=status.HTTP_201_CREATED, tags=["feeds"])
 def create_feed(
-    body: feeds.FeedCreate, context: Context, principal: Manager
+    body: feeds.FeedCreate, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     feed = feeds.create_feed(context, principal, body)
     with context.db.sessions() as session:
@@ -126,7 +127,11 @@ def list_feeds(context: Context, principal: CurrentUser) -> list[dict[str, Any]]
             .where(Feed.project_id == principal.project_id)
             .order_by(Feed.created_at)
         )
-        return [feeds.feed_to_dict(session, row) for row in rows]
+        return [
+            feeds.feed_to_dict(session, row)
+            for row in rows
+            if principal.may_annotate(row.id)
+        ]
 
 
 @router.get("/feeds/{feed_id}", tags=["feeds"])
@@ -179,7 +184,7 @@ def feed_progress(
 
 @router.get("/feeds/{feed_id}/export", tags=["feeds"])
 def export_feed_route(
-    feed_id: str, context: Context, principal: Manager
+    feed_id: str, context: Context, principal: CurrentUser
 ) -> StreamingResponse:
     with context.db.sessions() as session:
         feed = feeds.get_feed(session, principal, feed_id)
@@ -192,7 +197,7 @@ def export_feed_route(
 
 @router.post("/agreement", tags=["quality"])
 def agreement(
-    body: QualityRequest, context: Context, principal: Reviewer
+    body: QualityRequest, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     return quality.compute_agreement(context, principal, body.feed_id, body.dataset_id)
 
@@ -200,7 +205,7 @@ def agreement(
 @router.get("/conflicts", tags=["quality"])
 def conflicts(
     context: Context,
-    principal: Reviewer,
+    principal: CurrentUser,
     feed_id: str | None = None,
     dataset_id: str | None = None,
     min_agreement: float = Query(0.5, ge=0.0, le=1.0),
@@ -211,7 +216,7 @@ def conflicts(
 
 
 @router.post("/gold", tags=["quality"])
-def gold(body: GoldRequest, context: Context, principal: Reviewer) -> dict[str, Any]:
+def gold(body: GoldRequest, context: Context, principal: CurrentUser) -> dict[str, Any]:
     return quality.build_gold(
         context,
         principal,

@@ -172,7 +172,7 @@ def issue_project_token(
         project_id=access.project.id,
         role=access.role,
         feeds=feed_claim(session, access),
-        minutes=settings.access_token_minutes,
+        seconds=settings.access_token_seconds,
     )
     return ClusterTokenOut(
         token=token.token,

@@ -65,12 +65,13 @@ class ControlSettings(BaseSettings):
         description="Bootstrap join token: lets one cluster join without an admin "
         "creating a token first; accepted once.",
     )
-    access_token_minutes: int = Field(
-        15,
-        ge=1,
-        le=24 * 60,
-        validation_alias="CONCORD_ACCESS_TOKEN_MINUTES",
-        description="Lifetime in minutes of the access tokens signed for clusters.",
+    access_token_seconds: int = Field(
+        15 * 60,
+        ge=2,
+        le=24 * 3600,
+        validation_alias="CONCORD_ACCESS_TOKEN_SECONDS",
+        description="Lifetime in seconds of the access tokens signed for clusters. "
+        "Deactivation and role changes reach a cluster within this time.",
     )
     session_hours: int = Field(
         12,

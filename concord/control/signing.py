@@ -105,7 +105,7 @@ def issue_access_token(
     project_id: str,
     role: str,
     feeds: list[str],
-    minutes: int,
+    seconds: int,
 ) -> AccessToken:
     """Sign a token for ``user_id`` acting as ``role`` in one project on one cluster.
 
@@ -113,7 +113,7 @@ def issue_access_token(
     every feed of the project.
     """
     issued_at = utcnow().replace(microsecond=0)
-    expires_at = issued_at + timedelta(minutes=minutes)
+    expires_at = issued_at + timedelta(seconds=seconds)
     claims: dict[str, object] = {
         "iss": ISSUER,
         "aud": cluster_id,

@@ -50,6 +50,7 @@ def test_turns_stop_when_feed_runs_dry(
             username = unique(f"turn{number}")
             admin.create_user(username, "turn-password-1")
             admin.set_member(project.id, username, "annotator")
+            admin.set_feed_members(feed["id"], [username])
             control = ControlClient(planes.control_url)
             control.login(username, "turn-password-1")
             access = ProjectAccess.open(control, project, owns_control=True)

@@ -271,6 +271,7 @@ def test_main_job(
                 **case.feed,
             }
         )
+        admin.set_feed_members(feed["id"], usernames)
         ledger = Ledger()
         for who, username in enumerate(usernames):
             control = ControlClient(planes.control_url)

@@ -171,6 +171,28 @@ def list_feeds(
     stdout_console().print(table(None, columns, rows))
 
 
+@feed_app.command("add-member")
+@reports_errors
+def add_member(
+    ctx: typer.Context,
+    feed: Annotated[str, typer.Argument(help="Feed name or id.")],
+    usernames: Annotated[
+        list[str], typer.Argument(help="Project members who may annotate the feed.")
+    ],
+    project: Annotated[
+        str | None,
+        typer.Option(help="Project of the feed, when several have one of that name."),
+    ] = None,
+) -> None:
+    """Let project members annotate a feed; annotators see only their feeds."""
+    context: CliContext = ctx.obj
+    with context.control() as client:
+        found = find_feed_on_control(client, feed, project)
+        result = client.set_feed_members(found["id"], usernames)
+    members = ", ".join(result.get("usernames", []))
+    stdout_console().print(f"Feed {found['name']} members: {members}.", markup=False)
+
+
 def _labels(feed: dict[str, Any]) -> list[str]:
     if feed.get("labels"):
         return [str(label) for label in feed["labels"]]
