@@ -7,6 +7,7 @@ to the cluster alike.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -197,20 +198,27 @@ def texts_of(path: Path) -> set[str]:
     return found
 
 
-def test_control_responses_hold_no_text(planes: Planes, shared_data: Path) -> None:
+def test_control_responses_hold_no_text(
+    planes: Planes, shared_data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     multi = shared_data / "prodigy-multiannotator-textcat-pydata-ams-2023" / "pydata-ams-2023.jsonl"
     raw = shared_data / "prodigy-textcat-binary-github-docs" / "raw_github-issue-titles.jsonl"
     raw_body = orjson.dumps({"text": CANARY}) + b"\n" + raw.read_bytes()
 
     admin = login(planes.control_url, "admin", ADMIN_PASSWORD)
     project = admin.post("/api/projects", json={"name": "private"}).json()
-    manager = cluster_client(admin, project["id"])
-    multi_id = import_file(manager, "workshop", multi.read_bytes())
-    raw_id = import_file(manager, "titles", raw_body)
-    assert manager.post("/api/agreement", json={"dataset_id": multi_id}).status_code == 200
-    gold = manager.post("/api/gold", json={"dataset_id": multi_id, "name": "workshop-gold"})
+
+    def manager() -> httpx.Client:
+        # Access tokens live TOKEN_SECONDS here, so each call gets a new one.
+        return cluster_client(admin, project["id"])
+
+    multi_id = import_file(manager(), "workshop", multi.read_bytes())
+    raw_id = import_file(manager(), "titles", raw_body)
+    assert manager().post("/api/agreement", json={"dataset_id": multi_id}).status_code == 200
+    gold = manager().post("/api/gold", json={"dataset_id": multi_id, "name": "workshop-gold"})
     assert gold.status_code == 200
-    feed = manager.post(
+    feed = manager().post(
         "/api/feeds",
         json={
             "dataset_id": raw_id,
@@ -239,9 +247,8 @@ def test_control_responses_hold_no_text(planes: Planes, shared_data: Path) -> No
             cluster = refreshed(person, project["id"], cluster)
         if cluster.post(f"/api/feeds/{feed['id']}/undo").json()["undone"]:
             standing -= 1
-    manager = refreshed(admin, project["id"], manager)
-    assert manager.post("/api/agreement", json={"feed_id": feed["id"]}).status_code == 200
-    manager.get(f"/api/feeds/{feed['id']}/export").raise_for_status()
+    assert manager().post("/api/agreement", json={"feed_id": feed["id"]}).status_code == 200
+    manager().get(f"/api/feeds/{feed['id']}/export").raise_for_status()
     wait_until(
         lambda: admin.get(f"/api/feeds/{feed['id']}/progress").json()["answers"] == standing,
         "events reach the control plane",
@@ -274,8 +281,17 @@ def test_control_responses_hold_no_text(planes: Planes, shared_data: Path) -> No
     assert "triage" in sent
     assert "DOCUMENTATION" in sent
     assert CANARY not in sent
-    leaked = [text for text in texts_of(multi) | texts_of(raw) if text in sent]
+    texts = texts_of(multi) | texts_of(raw)
+    leaked = [text for text in texts if text in sent]
     assert leaked == []
+
+    stored = b"".join(path.read_bytes() for path in planes.data_dir.glob("control.db*"))
+    assert CANARY.encode() not in stored
+    assert [text for text in texts if text.encode() in stored] == []
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "imported" in logged
+    assert CANARY not in logged
+    assert [text for text in texts if text in logged] == []
     assert CANARY.encode() in (planes.data_dir / "cluster.db").read_bytes() or any(
         CANARY.encode() in path.read_bytes() for path in planes.data_dir.glob("cluster.db*")
     )
