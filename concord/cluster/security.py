@@ -1,4 +1,4 @@
-"""Who is asking: access tokens signed by the control plane, checked offline.
+"""Caller authentication: access tokens signed by the control plane, checked offline.
 
 An access token is an EdDSA JWT that names the user (``sub``, ``name``), the
 project and the role, with this cluster's id as audience. It arrives as a
@@ -157,7 +157,9 @@ def authorize(
 def current_principal(request: Request) -> Principal:
     principal = getattr(request.state, "principal", None)
     if principal is None:
-        raise Unauthorized("Authentication required.")
+        raise Unauthorized(
+            "Authentication required: the route has no authorize dependency."
+        )
     return principal
 
 

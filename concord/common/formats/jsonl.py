@@ -95,7 +95,7 @@ def split_lines(
 async def asplit_lines(
     chunks: AsyncIterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> AsyncIterator[tuple[int, bytes]]:
-    """The asynchronous twin of ``split_lines`` for request bodies."""
+    """Yield numbered lines from an asynchronous body, as ``split_lines`` does."""
     splitter = LineSplitter(max_line_bytes)
     async for chunk in chunks:
         for line in splitter.feed(chunk):
