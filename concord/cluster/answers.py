@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
@@ -27,7 +27,7 @@ from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, new_event_fields
 from concord.cluster.routing import lease_example, render_task
 from concord.cluster.security import Principal
-from concord.common.errors import InvalidInput
+from concord.common.errors import Conflict, InvalidInput
 from concord.common.events import AnswerCreated, AnswerUndone
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ class SpanIn(BaseModel):
 
 class AnswerIn(BaseModel):
     answer_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    task_hash: int
+    task_hash: int = Field(ge=-(2**53), le=2**53)
     answer: Literal["accept", "reject", "ignore"]
     accept: list[str] | None = Field(None, max_length=200)
     spans: list[SpanIn] | None = Field(None, max_length=5_000)
@@ -74,6 +74,7 @@ def submit_answers(
                 result.duplicates.append(answer.answer_id)
                 continue
             seen_in_batch.add(example.id)
+            _check_room(session, feed, principal, example, answer, index)
             record = build_record(session, context, feed, example, principal, answer, index)
             _store(context, session, feed, example, principal, answer, record)
             result.stored.append(answer.answer_id)
@@ -123,6 +124,56 @@ def _is_duplicate(
     return by_task is not None
 
 
+def _check_room(
+    session: Session,
+    feed: Feed,
+    principal: Principal,
+    example: Example,
+    answer: AnswerIn,
+    index: int,
+) -> None:
+    """Reject an answer that would give the example more answerers than its overlap.
+
+    An annotator who holds a live lease may always answer. Without one (the
+    lease expired, or the task was never handed out), the answer is stored
+    only while the example still has room, counting other annotators' live
+    leases, so overlap stays exact.
+    """
+    now = utcnow()
+    holds = session.scalar(
+        select(Lease.id).where(
+            Lease.feed_id == feed.id,
+            Lease.example_id == example.id,
+            Lease.annotator_id == principal.user_id,
+            Lease.expires_at > now,
+        )
+    )
+    if holds is not None:
+        return
+    answerers = session.scalar(
+        select(func.count(func.distinct(Annotation.annotator_id))).where(
+            Annotation.feed_id == feed.id, Annotation.example_id == example.id
+        )
+    )
+    leases = session.scalar(
+        select(func.count())
+        .select_from(Lease)
+        .where(
+            Lease.feed_id == feed.id,
+            Lease.example_id == example.id,
+            Lease.annotator_id != principal.user_id,
+            Lease.expires_at > now,
+        )
+    )
+    if int(answerers or 0) + int(leases or 0) >= feed.overlap:
+        raise Conflict(
+            f"Answer {index}: task {answer.task_hash} was handed to other annotators "
+            "after your lease on it expired, and it has all the answers it needs. "
+            "Nothing was stored; ask for new tasks.",
+            details={"index": index, "task_hash": answer.task_hash},
+        )
+
+
 def build_record(
     session: Session,
     context: ClusterContext,
@@ -149,6 +200,12 @@ def _checked_choice(
     feed: Feed, task: dict[str, Any], answer: AnswerIn, index: int
 ) -> list[str]:
     chosen = answer.accept or []
+    if answer.answer == "accept" and not chosen:
+        raise InvalidInput(
+            f"Answer {index}: accepting a choice task needs at least one option in "
+            "'accept'; choose one, or reject or ignore the task. Nothing was stored.",
+            details={"index": index},
+        )
     valid = {str(option.get("id")) for option in task.get("options") or []}
     unknown = [option for option in chosen if option not in valid]
     if unknown:

@@ -18,12 +18,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from concord.cluster.datasets import utcnow
 from concord.cluster.feeds import VIEW_IDS
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.tokenization import Tokenizer
+
+
+# Interfaces whose answer covers the whole text, so an annotator who has
+# answered one task on a text must not get another task on the same text.
+ONE_TASK_PER_INPUT = frozenset({"ner_manual"})
 
 
 @dataclass
@@ -66,16 +71,40 @@ def open_examples_query(feed: Feed, annotator_id: str, now: datetime):  # noqa: 
         )
         .scalar_subquery()
     )
-    return (
-        select(Example.id)
-        .where(
-            Example.dataset_id == feed.dataset_id,
-            ~answered_by_me,
-            ~held_by_me,
-            answers + leases < feed.overlap,
-        )
-        .order_by(Example.position)
+    query = select(Example.id).where(
+        Example.dataset_id == feed.dataset_id,
+        ~answered_by_me,
+        ~held_by_me,
+        answers + leases < feed.overlap,
     )
+    if feed.interface in ONE_TASK_PER_INPUT:
+        query = query.where(~_same_input_seen(feed, annotator_id, now))
+    return query.order_by(Example.position)
+
+
+def _same_input_seen(feed: Feed, annotator_id: str, now: datetime):  # noqa: ANN202
+    """Whether the annotator answered or holds another task with the same input."""
+    other = aliased(Example)
+    answered = (
+        select(Annotation.id)
+        .join(other, other.id == Annotation.example_id)
+        .where(
+            Annotation.feed_id == feed.id,
+            Annotation.annotator_id == annotator_id,
+            other.input_hash == Example.input_hash,
+        )
+    )
+    held = (
+        select(Lease.id)
+        .join(other, other.id == Lease.example_id)
+        .where(
+            Lease.feed_id == feed.id,
+            Lease.annotator_id == annotator_id,
+            Lease.expires_at > now,
+            other.input_hash == Example.input_hash,
+        )
+    )
+    return answered.exists() | held.exists()
 
 
 def count_open(session: Session, feed: Feed, annotator_id: str) -> int:
@@ -108,9 +137,7 @@ def next_batch(
     example_ids = [lease.example_id for lease in held][:count]
     missing = count - len(example_ids)
     if missing > 0:
-        new_ids = list(
-            session.scalars(open_examples_query(feed, annotator_id, now).limit(missing))
-        )
+        new_ids = _claimable(session, feed, annotator_id, now, missing)
         for example_id in new_ids:
             session.add(
                 Lease(
@@ -126,6 +153,26 @@ def next_batch(
         for example_id in example_ids
     ]
     return Batch(tasks=tasks, lease_expires_at=expires if tasks else None)
+
+
+def _claimable(
+    session: Session, feed: Feed, annotator_id: str, now: datetime, count: int
+) -> list[int]:
+    """Pick up to ``count`` open examples, one per input text in manual feeds."""
+    query = open_examples_query(feed, annotator_id, now)
+    if feed.interface not in ONE_TASK_PER_INPUT:
+        return list(session.scalars(query.limit(count)))
+    # Several open tasks can share an input text; fetch spares and keep the first.
+    rows = session.execute(
+        query.add_columns(Example.input_hash).limit(count * 4)
+    )
+    chosen: dict[int, int] = {}
+    for example_id, input_hash in rows:
+        if input_hash not in chosen:
+            chosen[input_hash] = example_id
+        if len(chosen) == count:
+            break
+    return list(chosen.values())
 
 
 def lease_example(

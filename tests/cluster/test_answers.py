@@ -189,3 +189,20 @@ def test_new_task_options_redeclared(cluster_app, cluster, signer, import_jsonl)
             select(OutboxEvent.payload).where(OutboxEvent.kind == "feed.created")
         ).all()
     assert [payload["labels"] for payload in payloads] == [["Q1"], ["Q1", "Q2"]]
+
+
+def test_choice_accept_needs_option(cluster, signer, choice_feed) -> None:
+    task = first_task(cluster, signer, choice_feed)
+    response = submit(cluster, signer, choice_feed, task, accept=[])
+    assert response.status_code == 422
+    assert "at least one option" in response.json()["error"]["message"]
+    assert submit(cluster, signer, choice_feed, task, answer="reject").status_code == 200
+
+
+def test_task_hash_out_of_range(cluster, signer, choice_feed) -> None:
+    response = cluster.post(
+        f"/api/feeds/{choice_feed}/answers",
+        json={"answers": [{"answer_id": "big", "task_hash": 2**70, "answer": "accept"}]},
+        headers=signer.headers(role="annotator"),
+    )
+    assert response.status_code == 422

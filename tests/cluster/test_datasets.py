@@ -120,3 +120,9 @@ def test_annotator_cannot_import(cluster, signer, import_jsonl) -> None:
         f"/api/datasets/{result['id']}/import", content=b'{"text":"b"}\n', headers=annotator
     )
     assert response.status_code == 403
+
+
+def test_unsafe_hash_rejected(import_jsonl) -> None:
+    result = import_jsonl("hashes", lines({"text": "a", "_task_hash": 2**60}))
+    assert result["status"] == 422
+    assert "2**53" in result["body"]["error"]["message"]

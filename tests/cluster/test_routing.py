@@ -161,3 +161,51 @@ def test_progress_counts(cluster, signer, import_jsonl) -> None:
     assert progress["examples_done"] == 1
     assert progress["mine"]["answers"] == 1
     assert progress["mine"]["available"] == 2
+
+
+def test_late_answer_after_reassignment_rejected(cluster_app, cluster, signer, import_jsonl) -> None:
+    feed = make_feed(cluster, signer, import_jsonl, texts(1), overlap=1)
+    task = next_tasks(cluster, signer, feed, "ann-a")[0]
+    past = utcnow() - timedelta(seconds=1)
+    with cluster_app.state.context.db.transaction() as session:
+        session.execute(update(Lease).values(expires_at=past))
+    assert next_tasks(cluster, signer, feed, "ann-b")[0]["_task_hash"] == task["_task_hash"]
+    late = cluster.post(
+        f"/api/feeds/{feed}/answers",
+        json={"answers": [{"answer_id": "late", "task_hash": task["_task_hash"], "answer": "accept"}]},
+        headers=signer.headers(role="annotator", user="ann-a"),
+    )
+    assert late.status_code == 409
+    assert "lease on it expired" in late.json()["error"]["message"]
+    assert answer(cluster, signer, feed, "ann-b", task)["stored"]
+
+
+def test_expired_lease_answer_kept_with_room(cluster_app, cluster, signer, import_jsonl) -> None:
+    feed = make_feed(cluster, signer, import_jsonl, texts(1), overlap=1)
+    task = next_tasks(cluster, signer, feed, "ann-a")[0]
+    past = utcnow() - timedelta(seconds=1)
+    with cluster_app.state.context.db.transaction() as session:
+        session.execute(update(Lease).values(expires_at=past))
+    assert answer(cluster, signer, feed, "ann-a", task)["stored"]
+
+
+def test_manual_feed_one_task_per_text(cluster, signer, import_jsonl) -> None:
+    same_text = "Acme sells the Roadrunner 3000 in Phoenix"
+    body = b"".join(
+        orjson.dumps({"text": same_text, "spans": [{"start": s, "end": e, "label": "PRODUCT"}]}) + b"\n"
+        for s, e in ((0, 4), (15, 30))
+    ) + orjson.dumps({"text": "Another text entirely"}) + b"\n"
+    dataset = import_jsonl("suggestions", body)
+    feed = cluster.post(
+        "/api/feeds",
+        json={"dataset_id": dataset["id"], "name": "manual", "interface": "ner_manual", "labels": ["PRODUCT"]},
+        headers=signer.headers(),
+    ).json()["id"]
+    first = next_tasks(cluster, signer, feed, "ann-a", 10)
+    assert [t["text"] for t in first] == [same_text, "Another text entirely"]
+    for task in first:
+        answer(cluster, signer, feed, "ann-a", task)
+    assert next_tasks(cluster, signer, feed, "ann-a", 10) == []
+    rest = next_tasks(cluster, signer, feed, "ann-b", 10)
+    assert [t["text"] for t in rest] == [same_text]
+    assert rest[0]["_task_hash"] != first[0]["_task_hash"]
