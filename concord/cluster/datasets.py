@@ -45,7 +45,7 @@ from concord.common.tasks import (
     strip_annotation,
     validate_task,
 )
-from concord.common.identifiers import NAME_PATTERN, safe_id
+from concord.common.identifiers import NAME_PATTERN, safe_id, safe_label
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +375,7 @@ def _insert_annotations(
 def labels_of(record: dict[str, Any]) -> list[str]:
     """The label names an answer chose: its options, span labels or its label."""
     if isinstance(record.get("accept"), list):
-        return [str(option) for option in record["accept"]]
+        return [safe_label(str(option)) for option in record["accept"]]
     spans = record.get("spans")
     if isinstance(spans, list) and record.get("_view_id") in MANUAL_VIEWS:
         return sorted({str(span.get("label")) for span in spans if span.get("label")})

@@ -18,7 +18,7 @@ from concord.cluster.outbox import enqueue, new_event_fields
 from concord.cluster.security import Principal
 from concord.common.errors import Conflict, InvalidInput, NotFound
 from concord.common.events import FeedCreated
-from concord.common.identifiers import LABEL_PATTERN
+from concord.common.identifiers import LABEL_PATTERN, MAX_LABELS, safe_label
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def declared_labels(session: Session, spec: FeedCreate) -> list[str]:
         ids = [option.id for option in spec.options]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"Duplicate option id in {ids!r}.")
-        return [_check_label(option_id) for option_id in ids]
+        return [safe_label(option_id) for option_id in ids]
     return _task_option_ids(session, spec.dataset_id)
 
 
@@ -88,7 +88,13 @@ def _task_option_ids(session: Session, dataset_id: str) -> list[str]:
             "A choice feed needs 'options', or a dataset whose tasks carry their "
             "own 'options'; this dataset's tasks have none."
         )
-    return [_check_label(option_id) for option_id in found]
+    if len(found) > MAX_LABELS:
+        raise InvalidInput(
+            f"The dataset's tasks carry {len(found)} distinct option ids, more than "
+            f"the {MAX_LABELS} a feed can declare; split the dataset.",
+            details={"options": len(found)},
+        )
+    return [safe_label(option_id) for option_id in found]
 
 
 def refresh_task_options(

@@ -57,7 +57,7 @@ class FeedCreated(_Event):
     dataset_id: Id
     name: Name
     interface: Interface
-    labels: list[Label] = Field(max_length=1_000)
+    labels: list[Label] = Field(max_length=10_000)
     multiple: bool
     overlap: int = Field(ge=1, le=1_000)
     lease_seconds: int = Field(ge=1)
@@ -72,7 +72,7 @@ class AnswerCreated(_Event):
     input_hash: Hash
     task_hash: Hash
     answer: Answer
-    labels: list[Label] = Field(max_length=1_000)
+    labels: list[Label] = Field(max_length=10_000)
 
 
 class AnswerUndone(_Event):
