@@ -28,7 +28,12 @@ from concord.cli.render import (
     print_import_result,
     print_progress,
 )
-from concord.cli.supervisor import RunningPlanes, serve_until_stopped, start_planes
+from concord.cli.supervisor import (
+    RunningPlanes,
+    lock_data_dir,
+    serve_until_stopped,
+    start_planes,
+)
 from concord.cli.transfer import export_to_file, import_file
 
 logger = logging.getLogger(__name__)
@@ -90,6 +95,8 @@ def prepare_data_dir(path: Path) -> None:
         if not path.is_dir():
             raise DemoError(f"{path} is a file, not a folder. Pass another --data-dir.")
         if (path / MARKER_FILE).is_file():
+            # Raises PlaneError while a running demo holds the folder.
+            lock_data_dir(path).close()
             shutil.rmtree(path)
         elif any(path.iterdir()):
             raise DemoError(

@@ -10,6 +10,7 @@ the control plane second.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import secrets
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 40
+LOCK_FILE = ".concord.lock"
 
 
 def plane_title(name: str) -> str:
@@ -111,6 +113,8 @@ class RunningPlanes:
     control: PlaneProcess
     cluster: PlaneProcess
     credentials: Credentials | None = None
+    # The data folder's lock, held until ``stop``.
+    lock: IO[bytes] | None = None
 
     @property
     def control_url(self) -> str:
@@ -127,6 +131,9 @@ class RunningPlanes:
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         for plane in self.planes:
             plane.stop(timeout)
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def dead(self) -> PlaneProcess | None:
         """Return a plane whose process has exited, if any."""
@@ -173,6 +180,43 @@ def start_planes(
     """
     data_dir = data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)
+    try:
+        return _start_locked(
+            data_dir, lock, host, control_port, cluster_port, env, startup_timeout
+        )
+    except BaseException:
+        lock.close()
+        raise
+
+
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Take the data folder's lock, so a second ``concord up`` cannot share it.
+
+    The lock is an advisory ``flock`` on ``.concord.lock``; the operating system
+    releases it when the process ends, even after a crash.
+    """
+    handle = (data_dir / LOCK_FILE).open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise PlaneError(
+            f"Another Concord process is already running on {data_dir}; stop it "
+            "first or choose another --data-dir."
+        ) from None
+    return handle
+
+
+def _start_locked(
+    data_dir: Path,
+    lock: IO[bytes],
+    host: str,
+    control_port: int,
+    cluster_port: int,
+    env: Mapping[str, str] | None,
+    startup_timeout: float,
+) -> RunningPlanes:
     for port in (control_port, cluster_port):
         ensure_port_free(host, port)
     client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -197,7 +241,9 @@ def start_planes(
 
     control = _spawn("control", data_dir, host, control_port, control_url, child_env)
     cluster = _spawn("cluster", data_dir, host, cluster_port, cluster_url, child_env)
-    planes = RunningPlanes(data_dir=data_dir, control=control, cluster=cluster)
+    planes = RunningPlanes(
+        data_dir=data_dir, control=control, cluster=cluster, lock=lock
+    )
     try:
         _wait_until_ready(planes, startup_timeout)
         planes.credentials = bootstrap_credentials(

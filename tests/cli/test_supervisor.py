@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from concord.cli.supervisor import PlaneError, ensure_port_free, free_port, start_planes
+from concord.cli.supervisor import (
+    PlaneError,
+    ensure_port_free,
+    free_port,
+    lock_data_dir,
+    start_planes,
+)
 
 FAST = {"CONCORD_PASSWORD_HASH_FAST": "true"}
 
@@ -82,3 +88,13 @@ def test_stop_ends_both_processes(tmp_path: Path) -> None:
     assert planes.dead() is planes.cluster
     assert (tmp_path / "logs" / "control.log").stat().st_size > 0
     assert "cluster stopped" in (tmp_path / "logs" / "cluster.log").read_text()
+
+
+def test_data_dir_lock_is_exclusive(tmp_path: Path) -> None:
+    first = lock_data_dir(tmp_path)
+    try:
+        with pytest.raises(PlaneError, match="already running"):
+            lock_data_dir(tmp_path)
+    finally:
+        first.close()
+    lock_data_dir(tmp_path).close()
