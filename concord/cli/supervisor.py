@@ -42,6 +42,9 @@ DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 40
 LOCK_FILE = ".concord.lock"
+# A plane that exits more often than this within the window is not restarted.
+MAX_RESTARTS = 3
+RESTART_WINDOW_SECONDS = 60.0
 
 
 def plane_title(name: str) -> str:
@@ -62,6 +65,8 @@ class PlaneProcess:
     output_path: Path
     log_path: Path
     _output: IO[bytes] | None = field(default=None, repr=False)
+    command: list[str] = field(default_factory=list, repr=False)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def title(self) -> str:
@@ -95,6 +100,14 @@ class PlaneProcess:
             self._output.close()
             self._output = None
         return self.process.returncode
+
+    def restart(self) -> None:
+        """Start the plane again with the same command, after it exited."""
+        if self._output is not None:
+            self._output.close()
+        self._output = self.output_path.open("ab")
+        self.process = _popen(self.command, self.env, self._output)
+        logger.info("restarted the %s (pid %d) on %s", self.title, self.pid, self.url)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """Return the last lines of the plane's stderr output, where crashes land."""
@@ -275,19 +288,37 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def serve_until_stopped(planes: RunningPlanes) -> PlaneProcess | None:
-    """Block until SIGINT or SIGTERM, or until a plane exits; then stop both planes.
+def serve_until_stopped(
+    planes: RunningPlanes,
+    max_restarts: int = MAX_RESTARTS,
+    restart_window: float = RESTART_WINDOW_SECONDS,
+) -> PlaneProcess | None:
+    """Block until SIGINT or SIGTERM, restarting a plane that exits; then stop both.
 
-    Returns the plane that exited on its own, or None after a signal. Must run
-    in the main thread, where Python delivers signals.
+    A plane that exits is started again, so the other keeps serving: the
+    cluster keeps its annotators working while the control plane restarts.
+    After ``max_restarts`` exits within ``restart_window`` seconds, both stop.
+    Returns the plane that kept exiting, or None after a signal. Must run in
+    the main thread, where Python delivers signals.
     """
     dead: PlaneProcess | None = None
+    exits: list[float] = []
     try:
         with _stop_on_signals():
-            dead = planes.wait()
-            logger.error(
-                "the %s exited with code %s", dead.title, dead.process.returncode
-            )
+            while True:
+                dead = planes.wait()
+                logger.error(
+                    "the %s exited with code %s; last output:\n%s",
+                    dead.title,
+                    dead.process.returncode,
+                    dead.log_tail(10),
+                )
+                now = time.monotonic()
+                exits = [at for at in exits if now - at < restart_window] + [now]
+                if len(exits) > max_restarts:
+                    break
+                dead.restart()
+                dead = None
     except StopRequested as exc:
         logger.info("%s received, stopping both planes", exc)
     finally:
@@ -343,16 +374,7 @@ def _spawn(
         "--port",
         str(port),
     ]
-    # stdout stays the terminal's: the control plane writes a generated admin
-    # password there once. Logs go to stderr, captured in a file.
-    process = subprocess.Popen(
-        command,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stderr=output,
-        start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-    )
+    process = _popen(command, env, output)
     logger.info("started the %s (pid %d) on %s", plane_title(name), process.pid, url)
     return PlaneProcess(
         name=name,
@@ -361,6 +383,23 @@ def _spawn(
         output_path=output_path,
         log_path=log_path(data_dir, name),
         _output=output,
+        command=command,
+        env=dict(env),
+    )
+
+
+def _popen(
+    command: list[str], env: Mapping[str, str], output: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    # stdout stays the terminal's: the control plane writes a generated admin
+    # password there once. Logs go to stderr, captured in a file.
+    return subprocess.Popen(
+        command,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stderr=output,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
 
 
