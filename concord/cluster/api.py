@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from concord.cluster import answers, datasets, feeds, progress, quality, routing
-from concord.cluster.exports import export_dataset, export_feed
+from concord.cluster.exports import export_dataset, export_feed, record_export
 from concord.cluster.models import Dataset, Feed
 from concord.cluster.security import Context, CurrentUser, authorize
 
@@ -103,6 +103,7 @@ def export_dataset_route(
 ) -> StreamingResponse:
     with context.db.sessions() as session:
         dataset = datasets.get_dataset(session, principal, dataset_id)
+    record_export(context, principal, "dataset", dataset.id)
     return StreamingResponse(
         export_dataset(context, dataset.id),
         media_type=JSONL,
@@ -188,6 +189,7 @@ def export_feed_route(
 ) -> StreamingResponse:
     with context.db.sessions() as session:
         feed = feeds.get_feed(session, principal, feed_id)
+    record_export(context, principal, "feed", feed.id)
     return StreamingResponse(
         export_feed(context, feed.id),
         media_type=JSONL,

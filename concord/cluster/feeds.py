@@ -121,7 +121,9 @@ def refresh_task_options(
         enqueue(session, _feed_event(context, feed, examples))
 
 
-def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreated:
+def _feed_event(
+    context: ClusterContext, feed: Feed, examples: int, actor_id: str | None = None
+) -> FeedCreated:
     return FeedCreated(
         **new_event_fields(context, feed.project_id),
         feed_id=feed.id,
@@ -133,6 +135,7 @@ def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreat
         overlap=feed.overlap,
         lease_seconds=feed.lease_seconds,
         examples_total=examples,
+        actor_id=actor_id,
     )
 
 
@@ -162,7 +165,7 @@ def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate)
             session.add(feed)
             session.flush()
             examples, _ = dataset_counts(session, dataset.id)
-            enqueue(session, _feed_event(context, feed, examples))
+            enqueue(session, _feed_event(context, feed, examples, principal.user_id))
     except IntegrityError:
         raise Conflict(
             f"A feed named {spec.name!r} already exists in this project; choose "

@@ -62,6 +62,17 @@ class FeedCreated(_Event):
     overlap: int = Field(ge=1, le=1_000)
     lease_seconds: int = Field(ge=1)
     examples_total: int = Field(ge=0)
+    # The user who created the feed; absent when the cluster re-announces it.
+    actor_id: Id | None = None
+
+
+class ExportStarted(_Event):
+    """A user started an export on the cluster; the control plane audits it."""
+
+    kind: Literal["export.started"] = "export.started"
+    source_kind: Literal["feed", "dataset"]
+    source_id: Id
+    actor_id: Id
 
 
 class AnswerCreated(_Event):
@@ -121,6 +132,7 @@ Event = Annotated[
         DatasetCreated,
         DatasetImported,
         FeedCreated,
+        ExportStarted,
         AnswerCreated,
         AnswerUndone,
         AgreementComputed,

@@ -33,9 +33,11 @@ from concord.common.events import (
     DatasetCreated,
     DatasetImported,
     EventBatch,
+    ExportStarted,
     FeedCreated,
     GoldBuilt,
 )
+from concord.control import audit
 from concord.control.auth import SessionDep
 from concord.control.authorization import GrantDep, source_project_id
 from concord.control.models import (
@@ -61,6 +63,7 @@ AnyEvent = (
     DatasetCreated
     | DatasetImported
     | FeedCreated
+    | ExportStarted
     | AnswerCreated
     | AnswerUndone
     | AgreementComputed
@@ -133,6 +136,15 @@ def apply_event(session: Session, cluster: Cluster, event: AnyEvent) -> None:
             _dataset_imported(session, project, event)
         case FeedCreated():
             _feed_created(session, project, event)
+        case ExportStarted():
+            _audit_from_cluster(
+                session,
+                project,
+                "export.started",
+                event.actor_id,
+                event.source_kind,
+                event.source_id,
+            )
         case AnswerCreated():
             _answer_created(session, project, event)
         case AnswerUndone():
@@ -239,6 +251,7 @@ def _feed_created(session: Session, project: Project, event: FeedCreated) -> Non
             "feed_in_other_project",
             f"feed '{event.feed_id}' belongs to another project",
         )
+    created = feed is None
     if feed is None:
         feed = Feed(id=event.feed_id, project_id=project.id, created_at=created_at)
         session.add(feed)
@@ -252,6 +265,31 @@ def _feed_created(session: Session, project: Project, event: FeedCreated) -> Non
     if _is_newer(created_at, feed.totals_at):
         feed.examples_total = event.examples_total
         feed.totals_at = created_at
+    if created and event.actor_id is not None:
+        _audit_from_cluster(
+            session, project, "feed.created", event.actor_id, "feed", event.feed_id
+        )
+
+
+def _audit_from_cluster(
+    session: Session,
+    project: Project,
+    action: str,
+    actor_id: str,
+    object_type: str,
+    object_id: str,
+) -> None:
+    """Record in the audit log an action that a user took on the cluster."""
+    actor = session.get(User, actor_id)
+    audit.record(
+        session,
+        action,
+        actor=actor,
+        actor_name=None if actor is not None else actor_id,
+        object_type=object_type,
+        object_id=object_id,
+        project_id=project.id,
+    )
 
 
 def _feed_in_project(session: Session, project: Project, feed_id: str) -> Feed:

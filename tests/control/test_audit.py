@@ -19,7 +19,10 @@ from .support import (
     FeedSetup,
     Team,
     add_feed_members,
+    event,
+    feed_events,
     login,
+    send,
 )
 
 
@@ -210,3 +213,27 @@ def test_database_trigger_refuses(
             connection.execute(text(sql))
     with database.sessions() as session:
         assert session.scalar(select(func.count()).select_from(AuditEntry))
+
+
+def test_cluster_actions_recorded(
+    client: TestClient, admin: dict[str, str], team: Team
+) -> None:
+    manager = team.users["mia"]
+    setup, events = feed_events(team, labels=["ORG"])
+    events[1]["actor_id"] = manager["id"]
+    export = event(
+        "export.started",
+        team.cluster.id,
+        team.project_id,
+        source_kind="feed",
+        source_id=setup.feed_id,
+        actor_id=manager["id"],
+    )
+    result = send(client, team.cluster, *events, export)
+    assert len(result["accepted"]) == 3
+    entries = client.get("/api/audit", headers=admin).json()["entries"]
+    by_action = {entry["action"]: entry for entry in entries}
+    assert by_action["feed.created"]["object_id"] == setup.feed_id
+    assert by_action["feed.created"]["actor_name"] == "mia"
+    assert by_action["export.started"]["object_type"] == "feed"
+    assert by_action["export.started"]["actor_name"] == "mia"
