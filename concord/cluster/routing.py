@@ -52,12 +52,12 @@ EmptyReason = Literal["done", "quota", "leased-by-others"]
 class Batch:
     tasks: list[dict[str, Any]]
     lease_expires_at: datetime | None
-    # Why ``tasks`` is empty; None when it is not.
+    # Why ``tasks`` is empty, or None when it is not.
     reason: EmptyReason | None = None
 
 
 def partial_bucket(task_hash: int) -> int:
-    """The example's bucket in 0..9999; buckets below the fraction get the full overlap."""
+    """Return the example's bucket in 0..9999; buckets below the fraction get the full overlap."""
     return task_hash % MIX_PRIME * PARTIAL_MULTIPLIER % MIX_PRIME % PARTIAL_BUCKETS
 
 
@@ -66,7 +66,7 @@ def partial_threshold(fraction: float) -> int:
 
 
 def example_overlap(feed: Feed, task_hash: int) -> int | None:
-    """How many distinct annotators the example needs; None means no limit."""
+    """Return how many distinct annotators the example needs, or None for no limit."""
     if feed.overlap_mode == "full":
         return None
     if feed.overlap_mode == "partial":
@@ -82,7 +82,7 @@ def _non_negative(value: Any) -> Any:  # noqa: ANN401
 
 
 def overlap_limit(feed: Feed) -> ColumnElement[int] | None:
-    """The SQL twin of ``example_overlap`` over ``Example``; None means no limit."""
+    """Build the SQL twin of ``example_overlap`` over ``Example``, or None for no limit."""
     if feed.overlap_mode == "full":
         return None
     if feed.overlap_mode == "partial":
@@ -111,9 +111,9 @@ def _priority(dialect: str) -> ColumnElement[Any]:
 
 
 def order_columns(feed: Feed, annotator_id: str, dialect: str) -> list[Any]:
-    """The feed's task order; source position breaks ties."""
+    """Return the ORDER BY columns of the feed's task order, with source position last."""
     if feed.order == "random":
-        # Each annotator gets an own permutation, fixed by the feed's seed.
+        # Each annotator gets their own permutation, fixed by the feed's seed.
         multiplier, offset = random_coefficients(feed.seed, annotator_id)
         key = (_non_negative(Example.task_hash) * multiplier + offset) % MIX_PRIME
         return [key, Example.position]
@@ -139,7 +139,7 @@ def open_examples_query(  # noqa: ANN201
     """A select of the ids of examples open to ``annotator_id``, in the feed's order.
 
     With ``count_leases`` false, other annotators' live leases do not fill
-    slots, which tells "everything is taken for now" from "nothing is left".
+    slots. That separates "everything is taken for now" from "nothing is left".
     """
     answered_by_me = exists().where(
         Annotation.feed_id == feed.id,
@@ -214,7 +214,7 @@ def count_answers(session: Session, feed: Feed, annotator_id: str) -> int:
 
 
 def count_open(session: Session, feed: Feed, annotator_id: str) -> int:
-    """How many new examples the annotator could be given now, within the quota."""
+    """Count the new examples the annotator could be given now, within the quota."""
     query = open_examples_query(
         feed, annotator_id, utcnow(), dialect=_dialect(session)
     ).subquery()
