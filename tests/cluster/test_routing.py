@@ -317,6 +317,8 @@ def test_rule_06_partial_overlap_uses_the_task_hash(cluster, signer, import_json
     assert len(answered) == 200
     assert all(answered[h] == (3 if h in chosen else 1) for h in answered)
     assert 0.15 < len(chosen) / 200 < 0.35
+    progress = cluster.get(f"/api/feeds/{feed}/progress", headers=signer.headers()).json()
+    assert progress["examples_done"] == 200
     # The same examples are chosen in another feed over the same data.
     again = make_feed(
         cluster, signer, import_jsonl, [], name="again", overlap=2, overlap_mode="partial", partial_fraction=0.25

@@ -55,6 +55,7 @@ class RoutingMachine(RuleBasedStateMachine):
         self.mode = "number"
         self.overlap = 1
         self.fraction = 0.0
+        self.quota: int | None = None
 
     # The model ---------------------------------------------------------------
 
@@ -79,6 +80,8 @@ class RoutingMachine(RuleBasedStateMachine):
         )
 
     def expected_reason(self, user: str) -> str:
+        if self.quota is not None and len(self.history[user]) >= self.quota:
+            return "quota"
         for task_hash in self.hashes:
             if (
                 user not in self.answers[task_hash]
@@ -98,11 +101,15 @@ class RoutingMachine(RuleBasedStateMachine):
         overlap=st.integers(1, 3),
         mode=MODES,
         fraction=st.sampled_from([0.0, 0.3, 0.5, 1.0]),
+        quota=st.sampled_from([None, 1, 3]),
     )
-    def create_feed(self, examples: int, overlap: int, mode: str, fraction: float) -> None:
+    def create_feed(
+        self, examples: int, overlap: int, mode: str, fraction: float, quota: int | None
+    ) -> None:
         if mode == "partial":
             overlap = max(overlap, 2)
         self.mode, self.overlap, self.fraction = mode, overlap, fraction
+        self.quota = quota
         manager = self.signer.headers()
         dataset = self.client.post(
             "/api/datasets", json={"name": "d-" + uuid.uuid4().hex[:12]}, headers=manager
@@ -118,6 +125,7 @@ class RoutingMachine(RuleBasedStateMachine):
             "label": "DOC",
             "overlap": overlap,
             "overlap_mode": mode,
+            "quota": quota,
         }
         if mode == "partial":
             spec["partial_fraction"] = fraction
@@ -140,7 +148,7 @@ class RoutingMachine(RuleBasedStateMachine):
 
     @rule(user=st.sampled_from(USERS), count=st.integers(1, 4))
     def ask_for_tasks(self, user: str, count: int) -> None:
-        """A user joins or keeps working: rules 1, 2, 3 and 19."""
+        """A user joins or keeps working: rules 1, 2, 3, 17 and 19."""
         held = list(self.leases[user])
         open_before = [h for h in self.hashes if self.is_open(user, h)]
         response = self.client.post(
@@ -155,7 +163,10 @@ class RoutingMachine(RuleBasedStateMachine):
         if count >= len(held):
             assert set(got[: len(held)]) == set(held)
         new = got[kept:]
-        assert len(new) == min(count - kept, len(open_before))
+        room = count - kept
+        if self.quota is not None:
+            room = min(room, self.quota - len(self.history[user]) - len(held))
+        assert len(new) == max(0, min(room, len(open_before)))
         for task_hash in new:
             assert task_hash in open_before
             self.leases[user][task_hash] = None
