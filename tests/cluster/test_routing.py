@@ -10,6 +10,7 @@ from datetime import timedelta
 import orjson
 from sqlalchemy import select, update
 
+from concord.cluster.database import Database
 from concord.cluster.datasets import utcnow
 from concord.cluster.models import Feed, Lease, OutboxEvent
 from concord.cluster.routing import next_batch, partial_bucket
@@ -260,10 +261,13 @@ def test_rule_01_open_needs_a_free_slot_and_no_own_answer_lease_or_skip(cluster,
 def test_rule_02_concurrent_claims_never_take_the_same_last_slot(cluster_app, cluster, signer, import_jsonl) -> None:
     feed_id = make_feed(cluster, signer, import_jsonl, texts(5), overlap=2)
     context = cluster_app.state.context
+    # A second engine on the same file stands in for a second cluster process.
+    databases = [context.db, Database(context.db.url)]
     results: dict[str, list[int]] = {}
 
     def claim(user: str) -> None:
-        with context.db.transaction() as session:
+        database = databases[int(user.split("-")[1]) % 2]
+        with database.transaction() as session:
             feed = session.get(Feed, feed_id)
             batch = next_batch(session, feed, user, 3, context.tokenizer)
             results[user] = hashes(batch.tasks)
@@ -273,6 +277,7 @@ def test_rule_02_concurrent_claims_never_take_the_same_last_slot(cluster_app, cl
         thread.start()
     for thread in threads:
         thread.join(30)
+    databases[1].dispose()
     per_example = Counter(h for claimed in results.values() for h in claimed)
     assert len(results) == 12
     assert sum(per_example.values()) == 10
