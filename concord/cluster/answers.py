@@ -25,7 +25,7 @@ from concord.cluster.datasets import labels_of, utcnow
 from concord.cluster.feeds import get_feed
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, new_event_fields
-from concord.cluster.routing import lease_example, render_task
+from concord.cluster.routing import lease_example, render_task, renew_leases
 from concord.cluster.security import Principal
 from concord.common.errors import Conflict, InvalidInput
 from concord.common.events import AnswerCreated, AnswerUndone
@@ -78,6 +78,8 @@ def submit_answers(
             record = build_record(session, context, feed, example, principal, answer, index)
             _store(context, session, feed, example, principal, answer, record)
             result.stored.append(answer.answer_id)
+        # Answering is activity, so the tasks still held stay leased.
+        renew_leases(session, feed, principal.user_id)
     if result.stored:
         context.outbox_ready.set()
     return result

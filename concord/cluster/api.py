@@ -28,6 +28,10 @@ class NextRequest(BaseModel):
     count: int = Field(10, ge=1, le=100)
 
 
+class SkipRequest(BaseModel):
+    task_hash: int
+
+
 class QualityRequest(BaseModel):
     feed_id: str | None = None
     dataset_id: str | None = None
@@ -154,6 +158,37 @@ def next_tasks(
     return {
         "tasks": batch.tasks,
         "lease_expires_at": expires.isoformat() if expires else None,
+        "reason": batch.reason,
+    }
+
+
+@router.patch("/feeds/{feed_id}", tags=["feeds"])
+def update_feed(
+    feed_id: str, body: feeds.FeedUpdate, context: Context, principal: CurrentUser
+) -> dict[str, Any]:
+    feed = feeds.update_feed(context, principal, feed_id, body)
+    with context.db.sessions() as session:
+        return feeds.feed_to_dict(session, feed)
+
+
+@router.post("/feeds/{feed_id}/skip", tags=["annotate"])
+def skip(
+    feed_id: str, body: SkipRequest, context: Context, principal: CurrentUser
+) -> dict[str, Any]:
+    with context.db.transaction() as session:
+        feed = feeds.get_feed(session, principal, feed_id)
+        routing.skip_example(session, feed, principal.user_id, body.task_hash)
+    return {"skipped": body.task_hash}
+
+
+@router.post("/feeds/{feed_id}/heartbeat", tags=["annotate"])
+def heartbeat(feed_id: str, context: Context, principal: CurrentUser) -> dict[str, Any]:
+    with context.db.transaction() as session:
+        feed = feeds.get_feed(session, principal, feed_id)
+        renewed, expires = routing.renew_leases(session, feed, principal.user_id)
+    return {
+        "leases": renewed,
+        "lease_expires_at": expires.isoformat() if renewed else None,
     }
 
 

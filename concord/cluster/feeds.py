@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from typing import Any, Literal
 
@@ -23,6 +24,8 @@ from concord.common.identifiers import LABEL_PATTERN, MAX_LABELS, safe_label
 logger = logging.getLogger(__name__)
 
 VIEW_IDS = {"binary": "classification", "choice": "choice", "ner_manual": "ner_manual"}
+OverlapMode = Literal["number", "full", "partial"]
+TaskOrder = Literal["source", "random", "priority"]
 
 
 class OptionIn(BaseModel):
@@ -41,6 +44,23 @@ class FeedCreate(BaseModel):
     overlap: int = Field(1, ge=1, le=1_000)
     lease_seconds: int = Field(600, ge=5, le=7 * 24 * 3600)
     instructions: str = Field("", max_length=20_000)
+    # Routing settings; docs/routing.md defines each one.
+    overlap_mode: OverlapMode = "number"
+    partial_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    order: TaskOrder = "source"
+    seed: int | None = Field(None, ge=0, le=2**53)
+    quota: int | None = Field(None, ge=1, le=10_000_000)
+    exclude_seen_in_other_feeds: bool = False
+
+
+class FeedUpdate(BaseModel):
+    """The settings of a running feed that a manager may change; absent fields stay."""
+
+    overlap: int | None = Field(None, ge=1, le=1_000)
+    overlap_mode: OverlapMode | None = None
+    partial_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    quota: int | None = Field(None, ge=0, le=10_000_000)
+    lease_seconds: int | None = Field(None, ge=5, le=7 * 24 * 3600)
 
 
 def _check_label(label: str) -> str:
@@ -139,10 +159,38 @@ def _feed_event(
     )
 
 
+def check_overlap_settings(mode: str, overlap: int, fraction: float | None) -> None:
+    if mode == "partial" and fraction is None:
+        raise InvalidInput(
+            "overlap_mode 'partial' needs 'partial_fraction', the share of examples "
+            "(0 to 1) that get 'overlap' annotators, e.g. 0.2.",
+            details={"overlap_mode": mode},
+        )
+    if mode == "partial" and overlap < 2:
+        raise InvalidInput(
+            f"overlap_mode 'partial' with overlap {overlap} gives every example one "
+            "annotator; set 'overlap' to 2 or more.",
+            details={"overlap": overlap},
+        )
+    if mode != "partial" and fraction is not None:
+        raise InvalidInput(
+            f"'partial_fraction' applies only to overlap_mode 'partial', not {mode!r}; "
+            "remove it or set overlap_mode to 'partial'.",
+            details={"overlap_mode": mode},
+        )
+
+
 def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate) -> Feed:
     check_name(spec.name, "feed")
     if spec.interface != "choice" and spec.multiple:
         raise InvalidInput("'multiple' applies only to choice feeds.")
+    check_overlap_settings(spec.overlap_mode, spec.overlap, spec.partial_fraction)
+    if spec.seed is not None and spec.order != "random":
+        raise InvalidInput(
+            f"'seed' applies only to order 'random', not {spec.order!r}; remove it "
+            "or set order to 'random'.",
+            details={"order": spec.order},
+        )
     try:
         with context.db.transaction() as session:
             dataset = get_dataset(session, principal, spec.dataset_id)
@@ -161,6 +209,13 @@ def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate)
                 lease_seconds=spec.lease_seconds,
                 instructions=spec.instructions,
                 created_at=utcnow(),
+                overlap_mode=spec.overlap_mode,
+                partial_fraction=spec.partial_fraction or 0.0,
+                order=spec.order,
+                # A random order without a seed still repeats: the drawn seed is stored.
+                seed=spec.seed if spec.seed is not None else secrets.randbelow(2**31),
+                quota=spec.quota,
+                exclude_seen_in_other_feeds=spec.exclude_seen_in_other_feeds,
             )
             session.add(feed)
             session.flush()
@@ -203,6 +258,49 @@ def feed_to_dict(session: Session, feed: Feed) -> dict[str, Any]:
         "overlap": feed.overlap,
         "lease_seconds": feed.lease_seconds,
         "instructions": feed.instructions,
+        "overlap_mode": feed.overlap_mode,
+        "partial_fraction": (
+            feed.partial_fraction if feed.overlap_mode == "partial" else None
+        ),
+        "order": feed.order,
+        "seed": feed.seed if feed.order == "random" else None,
+        "quota": feed.quota,
+        "exclude_seen_in_other_feeds": feed.exclude_seen_in_other_feeds,
         "examples": examples,
         "created_at": feed.created_at.isoformat(),
     }
+
+
+def update_feed(
+    context: ClusterContext, principal: Principal, feed_id: str, change: FeedUpdate
+) -> Feed:
+    """Change the overlap, quota or lease length of a running feed.
+
+    Leases already handed out stay valid, so lowering the overlap can leave an
+    example with more answers than the new overlap, but never more than the
+    leases out at the time of the change allow. The control plane gets the
+    feed again with the new overlap.
+    """
+    with context.db.transaction() as session:
+        feed = get_feed(session, principal, feed_id)
+        mode = change.overlap_mode or feed.overlap_mode
+        overlap = change.overlap or feed.overlap
+        fraction = change.partial_fraction
+        if fraction is None and mode == "partial" and feed.overlap_mode == "partial":
+            fraction = feed.partial_fraction
+        check_overlap_settings(mode, overlap, fraction)
+        feed.overlap_mode = mode
+        feed.overlap = overlap
+        feed.partial_fraction = fraction or 0.0
+        if "quota" in change.model_fields_set:
+            # 0 or null removes the quota.
+            feed.quota = change.quota or None
+        if change.lease_seconds is not None:
+            feed.lease_seconds = change.lease_seconds
+        examples, _ = dataset_counts(session, feed.dataset_id)
+        enqueue(session, _feed_event(context, feed, examples))
+    context.outbox_ready.set()
+    logger.info(
+        "feed %s now has overlap %s (%s), quota %s", feed.id, overlap, mode, feed.quota
+    )
+    return feed

@@ -72,6 +72,11 @@ RECIPES: dict[tuple[str, str], Recipe] = {
     ("GET", "/api/feeds"): Recipe(lambda w: {}, refers_to_object=False),
     ("GET", "/api/feeds/{feed_id}"): Recipe(lambda w: {}),
     ("POST", "/api/feeds/{feed_id}/next"): Recipe(lambda w: {"json": {"count": 1}}),
+    ("PATCH", "/api/feeds/{feed_id}"): Recipe(lambda w: {"json": {"overlap": 2}}),
+    ("POST", "/api/feeds/{feed_id}/skip"): Recipe(
+        lambda w: {"json": {"task_hash": w.task_hashes[0]}}  # type: ignore[attr-defined]
+    ),
+    ("POST", "/api/feeds/{feed_id}/heartbeat"): Recipe(lambda w: {}),
     ("POST", "/api/feeds/{feed_id}/answers"): Recipe(
         lambda w: {
             "json": {
