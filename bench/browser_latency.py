@@ -111,7 +111,7 @@ class Cluster:
         now = int(time.time())
         claims = {
             "iss": ISSUER, "aud": self.cluster_id, "sub": user, "name": user,
-            "project": "bench", "role": role, "iat": now, "exp": now + 3600,
+            "project": "bench", "role": role, "feeds": ["*"], "iat": now, "exp": now + 3600,
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(claims, self.key, algorithm="EdDSA")

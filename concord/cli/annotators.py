@@ -73,17 +73,22 @@ class ScriptedAnnotator:
 
 
 def run_in_turns(
-    annotators: Sequence[ScriptedAnnotator], tasks_each: int, batch_size: int = BATCH_SIZE
+    annotators: Sequence[ScriptedAnnotator],
+    tasks_each: int,
+    batch_size: int = BATCH_SIZE,
 ) -> list[AnnotatorTally]:
     """Let the annotators take turns, a batch each, until each answered ``tasks_each``.
 
     Taking turns spreads the feed's overlap across annotators as live work
     would. An annotator stops early when the feed has nothing left for them.
     """
-    tallies = {annotator.username: AnnotatorTally(annotator.username) for annotator in annotators}
+    tallies = {
+        annotator.username: AnnotatorTally(annotator.username)
+        for annotator in annotators
+    }
     active = list(annotators)
-    # Each turn answers at least one task or retires an annotator, so this bound
-    # is never reached by a working cluster; it only guards against a loop.
+    # Each turn answers at least one task or retires an annotator, so a working
+    # cluster never reaches this bound. It only guards against an endless loop.
     for _turn in range(len(annotators) * (tasks_each + 1)):
         if not active:
             break
@@ -96,5 +101,9 @@ def run_in_turns(
         if stored and tally.answers < tasks_each:
             active.append(annotator)
         elif not stored:
-            logger.info("feed %s has no more tasks for %s", annotator.feed_id, annotator.username)
+            logger.info(
+                "feed %s has no more tasks for %s",
+                annotator.feed_id,
+                annotator.username,
+            )
     return [tallies[annotator.username] for annotator in annotators]

@@ -48,7 +48,9 @@ class AdminPassword:
         return f"AdminPassword(generated={self.generated})"
 
 
-def choose_admin_password(data_dir: Path, env: Mapping[str, str]) -> AdminPassword | None:
+def choose_admin_password(
+    data_dir: Path, env: Mapping[str, str]
+) -> AdminPassword | None:
     """Pick the password to hand to the control plane, or None when a login is saved."""
     if load_login(data_dir) is not None:
         return None
@@ -73,7 +75,9 @@ def bootstrap_credentials(
         saved = _valid_saved_login(data_dir, client)
         if saved is not None:
             if saved.control_url != control_url:
-                save_login(data_dir, SavedLogin(control_url, saved.username, saved.token))
+                save_login(
+                    data_dir, SavedLogin(control_url, saved.username, saved.token)
+                )
             return Credentials(username=saved.username, token=saved.token)
         if admin_password is None:
             return None
@@ -90,7 +94,9 @@ def bootstrap_credentials(
             return None
     save_login(data_dir, SavedLogin(control_url, user.username, token))
     generated = admin_password.value if admin_password.generated else None
-    return Credentials(username=user.username, token=token, generated_password=generated)
+    return Credentials(
+        username=user.username, token=token, generated_password=generated
+    )
 
 
 def _valid_saved_login(data_dir: Path, client: ControlClient) -> SavedLogin | None:

@@ -1,6 +1,6 @@
 """HTTP clients for the control plane and the cluster.
 
-Both clients are thin: one method per route of docs/http-api.md. An answer
+Both clients are thin: one method per route of docs/http-api.md. A response
 outside 2xx raises ``ApiError`` built from the shared error shape
 ``{"error": {"code", "message", "details"}}``, so the command line can show the
 server's own message (an import's line number, a missing project).
@@ -9,6 +9,7 @@ server's own message (an import's line number, a missing project).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 # Imports, exports, agreement and gold can take minutes on large datasets.
 LONG_TIMEOUT = httpx.Timeout(600.0, connect=5.0)
+# How long to wait for a new feed to reach the control plane from the cluster.
+FEED_ARRIVAL_SECONDS = 30.0
 
 
 class ClientError(Exception):
@@ -38,7 +41,7 @@ class ConnectionFailed(ClientError):
 
 
 class ApiError(ClientError):
-    """An error answer in the shared JSON shape."""
+    """An error response in the shared JSON shape."""
 
     def __init__(
         self,
@@ -55,7 +58,7 @@ class ApiError(ClientError):
 
 
 def error_from_response(response: httpx.Response) -> ApiError:
-    """Build an ``ApiError`` from a non-2xx answer, whatever its body is."""
+    """Build an ``ApiError`` from a non-2xx response, whatever its body is."""
     try:
         error = response.json()["error"]
         return ApiError(
@@ -65,7 +68,10 @@ def error_from_response(response: httpx.Response) -> ApiError:
             details=dict(error.get("details") or {}),
         )
     except (ValueError, KeyError, TypeError, AttributeError):
-        snippet = response.text[:200] if not response.is_stream_consumed else ""
+        try:
+            snippet = response.text[:200]
+        except httpx.ResponseNotRead:
+            snippet = ""
         return ApiError(
             status=response.status_code,
             code="http_error",
@@ -139,7 +145,7 @@ class ClusterToken:
 class AccessToken:
     """A cluster access token that renews itself shortly before it expires.
 
-    ``fetch`` asks the control plane for a new token. Tokens live 15 minutes by
+    ``fetch`` requests a new token from the control plane. Tokens live 15 minutes by
     default, so long jobs such as the demo's scripted annotators need this.
     """
 
@@ -270,7 +276,9 @@ class ControlClient(_BaseClient):
         return Project.from_json(body)
 
     def list_projects(self) -> list[Project]:
-        return [Project.from_json(item) for item in self.request("GET", "/api/projects")]
+        return [
+            Project.from_json(item) for item in self.request("GET", "/api/projects")
+        ]
 
     def get_project(self, project_id: str) -> Project:
         return Project.from_json(self.request("GET", f"/api/projects/{project_id}"))
@@ -281,6 +289,23 @@ class ControlClient(_BaseClient):
             f"/api/projects/{project_id}/members",
             json={"username": username, "role": role},
         )
+
+    def set_feed_members(self, feed_id: str, usernames: list[str]) -> dict[str, Any]:
+        """Let ``usernames`` annotate the feed, once the control plane knows it.
+
+        A new feed reaches the control plane through the cluster's outbox, a
+        moment after the cluster created it, so a 404 is retried for a while.
+        """
+        deadline = time.monotonic() + FEED_ARRIVAL_SECONDS
+        while True:
+            try:
+                return self.request(
+                    "PUT", f"/api/feeds/{feed_id}/members", json={"usernames": usernames}
+                )
+            except ApiError as exc:
+                if exc.status != 404 or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.2)
 
     def list_members(self, project_id: str) -> list[dict[str, Any]]:
         return self.request("GET", f"/api/projects/{project_id}/members")
@@ -400,7 +425,9 @@ class ClusterClient(_BaseClient):
         self, source: dict[str, str], min_agreement: float = 0.5
     ) -> dict[str, Any]:
         params: dict[str, Any] = {**source, "min_agreement": min_agreement}
-        return self.request("GET", "/api/conflicts", params=params, timeout=LONG_TIMEOUT)
+        return self.request(
+            "GET", "/api/conflicts", params=params, timeout=LONG_TIMEOUT
+        )
 
     def build_gold(
         self, source: dict[str, str], name: str, min_agreement: float = 0.5

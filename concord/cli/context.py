@@ -1,4 +1,4 @@
-"""What every command needs: where the control plane is, who is asking, the project's cluster.
+"""Command context: the control plane URL, the caller's token and a project's cluster.
 
 The control plane URL comes from ``--control-url`` (or ``CONCORD_CONTROL_URL``),
 else from the saved login, else the default. The API token comes from
@@ -11,11 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from concord.cli.client import AccessToken, ClientError, ClusterClient, ControlClient, Project
+from concord.cli.client import (
+    AccessToken,
+    ClientError,
+    ClusterClient,
+    ControlClient,
+    Project,
+)
 from concord.cli.credentials import SavedLogin, load_login, token_path
-from concord.cli.lookup import LookupFailed, find_dataset, find_feed, find_project
+from concord.cli.lookup import find_dataset, find_feed, find_project
 
 DEFAULT_CONTROL_URL = "http://127.0.0.1:8080"
+
+
+class InvalidOptions(ClientError):
+    """Options that do not fit together, such as both --feed and --dataset."""
 
 
 class NotLoggedIn(ClientError):
@@ -64,26 +74,39 @@ class CliContext:
 
     def project(self, ref: str) -> ProjectAccess:
         control = self.control()
-        return ProjectAccess.open(control, find_project(control, ref))
+        try:
+            project = find_project(control, ref)
+        except BaseException:
+            control.close()
+            raise
+        return ProjectAccess.open(control, project, owns_control=True)
 
 
 @dataclass
 class ProjectAccess:
-    """A project with a cluster client whose access token renews itself."""
+    """A project with a cluster client whose access token renews itself.
+
+    ``close`` closes the cluster client, and the control client too when
+    ``owns_control`` is set.
+    """
 
     control: ControlClient
     project: Project
     cluster: ClusterClient
+    owns_control: bool = False
 
     @classmethod
-    def open(cls, control: ControlClient, project: Project) -> ProjectAccess:
+    def open(
+        cls, control: ControlClient, project: Project, owns_control: bool = False
+    ) -> ProjectAccess:
         token = AccessToken(lambda: control.cluster_token(project.id))
-        cluster_url = token.info.cluster_url
-        return cls(control=control, project=project, cluster=ClusterClient(cluster_url, token))
+        cluster = ClusterClient(token.info.cluster_url, token)
+        return cls(control, project, cluster, owns_control)
 
     def close(self) -> None:
         self.cluster.close()
-        self.control.close()
+        if self.owns_control:
+            self.control.close()
 
     def __enter__(self) -> ProjectAccess:
         return self
@@ -97,10 +120,12 @@ class ProjectAccess:
     def feed(self, ref: str) -> dict[str, Any]:
         return find_feed(self.cluster, ref, self.project.name)
 
-    def source(self, feed: str | None, dataset: str | None) -> tuple[str, dict[str, Any]]:
+    def source(
+        self, feed: str | None, dataset: str | None
+    ) -> tuple[str, dict[str, Any]]:
         """Resolve ``--feed`` or ``--dataset`` (exactly one) to ``(kind, object)``."""
         if (feed is None) == (dataset is None):
-            raise LookupFailed("Give exactly one of --feed and --dataset.")
+            raise InvalidOptions("Give exactly one of --feed and --dataset.")
         if feed is not None:
             return "feed", self.feed(feed)
         assert dataset is not None
@@ -108,5 +133,5 @@ class ProjectAccess:
 
 
 def source_body(kind: str, item: dict[str, Any]) -> dict[str, str]:
-    """The request body naming a feed or a dataset, as the cluster's review routes expect."""
+    """Return the body that names a feed or a dataset for the cluster's review routes."""
     return {f"{kind}_id": str(item["id"])}

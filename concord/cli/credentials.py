@@ -24,7 +24,9 @@ class SavedLogin:
     token: str
 
     def __repr__(self) -> str:
-        return f"SavedLogin(control_url={self.control_url!r}, username={self.username!r})"
+        return (
+            f"SavedLogin(control_url={self.control_url!r}, username={self.username!r})"
+        )
 
 
 def token_path(data_dir: Path) -> Path:
@@ -37,7 +39,11 @@ def save_login(data_dir: Path, login: SavedLogin) -> Path:
     path = token_path(data_dir)
     partial = path.with_name(path.name + ".partial")
     body = json.dumps(
-        {"control_url": login.control_url, "username": login.username, "token": login.token}
+        {
+            "control_url": login.control_url,
+            "username": login.username,
+            "token": login.token,
+        }
     )
     # Create the file with 0600 from the start, so the token is never readable
     # by others, not even between open and chmod.
@@ -63,7 +69,9 @@ def load_login(data_dir: Path) -> SavedLogin | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        logger.warning("ignoring unreadable login file %s: %s", path, type(exc).__name__)
+        logger.warning(
+            "ignoring unreadable login file %s: %s", path, type(exc).__name__
+        )
         return None
 
 

@@ -22,8 +22,18 @@ from rich.console import Console
 from concord.cli.annotators import AnnotatorTally, ScriptedAnnotator, run_in_turns
 from concord.cli.client import ApiError, ClientError, ClusterClient, ControlClient
 from concord.cli.context import ProjectAccess
-from concord.cli.render import print_agreement, print_gold, print_import_result, print_progress
-from concord.cli.supervisor import RunningPlanes, serve_until_stopped, start_planes
+from concord.cli.render import (
+    print_agreement,
+    print_gold,
+    print_import_result,
+    print_progress,
+)
+from concord.cli.supervisor import (
+    RunningPlanes,
+    lock_data_dir,
+    serve_until_stopped,
+    start_planes,
+)
 from concord.cli.transfer import export_to_file, import_file
 
 logger = logging.getLogger(__name__)
@@ -62,7 +72,7 @@ class DemoOptions:
 
 @dataclass
 class DemoResult:
-    """What the demo did, for its tests and for the serving step."""
+    """Outcome of a demo run, for its tests and for the serving step."""
 
     control_url: str
     cluster_url: str
@@ -85,6 +95,8 @@ def prepare_data_dir(path: Path) -> None:
         if not path.is_dir():
             raise DemoError(f"{path} is a file, not a folder. Pass another --data-dir.")
         if (path / MARKER_FILE).is_file():
+            # Raises PlaneError while a running demo holds the folder.
+            lock_data_dir(path).close()
             shutil.rmtree(path)
         elif any(path.iterdir()):
             raise DemoError(
@@ -123,7 +135,9 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
     dead = serve_until_stopped(planes)
     if dead is not None:
         result.exited_plane = dead.name
-        console.print(f"The {dead.name} plane exited. Last output:\n{dead.log_tail()}", markup=False)
+        console.print(
+            f"The {dead.title} exited. Last output:\n{dead.log_tail()}", markup=False
+        )
     else:
         console.print("Stopped both planes.")
     return result
@@ -134,36 +148,39 @@ def _heading(console: Console, title: str) -> None:
     console.rule(f"[bold]{title}", align="left")
 
 
-def _run_flow(planes: RunningPlanes, options: DemoOptions, console: Console) -> DemoResult:
+def _run_flow(
+    planes: RunningPlanes, options: DemoOptions, console: Console
+) -> DemoResult:
     credentials = planes.credentials
     if credentials is None:
-        raise DemoError("The demo could not log in as the admin; see the logs in the data folder.")
-    console.print(f"Control plane: {planes.control_url}   Cluster: {planes.cluster_url}")
+        raise DemoError(
+            "The demo could not log in as the admin; see the logs in the data folder."
+        )
+    console.print(
+        f"Control plane: {planes.control_url}   Cluster: {planes.cluster_url}"
+    )
     if credentials.generated_password is not None:
         console.print(
             f"Admin login: {credentials.username} / {credentials.generated_password}",
             markup=False,
         )
+
     control = ControlClient(planes.control_url, credentials.token)
     project = control.create_project(PROJECT_NAME)
-    access = ProjectAccess.open(control, project)
+    access = ProjectAccess.open(control, project, owns_control=True)
     console.print(f"Created project {project.name}.")
     with access:
         agreement, gold = _review_existing(access, options, console)
         feed = _set_up_feed(access, options, console)
-        person_password = _create_people(control, project.id)
-        tallies = _annotate(planes.control_url, control, project.id, feed["id"], options, console)
+        person_password = _create_people(control, project.id, feed["id"])
+        tallies = _annotate(
+            planes.control_url, control, project.id, feed["id"], options, console
+        )
         progress = _show_progress(control, feed["id"], tallies, console)
         exports = _export(access.cluster, feed, gold, options, console)
+
     annotate_url = f"{planes.control_url}/feeds/{feed['id']}/open"
-    _heading(console, "9. Annotate it yourself")
-    console.print(f"Open {annotate_url}", markup=False)
-    console.print(f"and sign in as {PERSON} / {person_password} (a demo account).", markup=False)
-    console.print(
-        "The command line is logged in as the admin: try "
-        f"`concord --data-dir {options.data_dir} progress {FEED_NAME}`.",
-        markup=False,
-    )
+    _print_invitation(console, annotate_url, person_password, options)
     return DemoResult(
         control_url=planes.control_url,
         cluster_url=planes.cluster_url,
@@ -180,13 +197,31 @@ def _run_flow(planes: RunningPlanes, options: DemoOptions, console: Console) -> 
     )
 
 
+def _print_invitation(
+    console: Console, annotate_url: str, person_password: str, options: DemoOptions
+) -> None:
+    _heading(console, "9. Annotate it yourself")
+    console.print(f"Open {annotate_url}", markup=False)
+    console.print(
+        f"and sign in as {PERSON} / {person_password} (a demo account).", markup=False
+    )
+    console.print(
+        "The command line is logged in as the admin: try "
+        f"`concord --data-dir {options.data_dir} progress {FEED_NAME}`.",
+        markup=False,
+    )
+
+
 def _review_existing(
     access: ProjectAccess, options: DemoOptions, console: Console
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     _heading(console, "2. Importing a real multi-annotator file (42 annotators)")
     dataset = access.cluster.create_dataset(MULTI_DATASET)
     result = import_file(
-        access.cluster, dataset["id"], options.source_dir / MULTI_ANNOTATOR_FILE, console
+        access.cluster,
+        dataset["id"],
+        options.source_dir / MULTI_ANNOTATOR_FILE,
+        console,
     )
     print_import_result(console, result)
 
@@ -195,7 +230,9 @@ def _review_existing(
     agreement = access.cluster.agreement(source)
     print_agreement(console, agreement)
 
-    _heading(console, f"4. Gold set (an item needs {options.min_agreement:.0%} agreement)")
+    _heading(
+        console, f"4. Gold set (an item needs {options.min_agreement:.0%} agreement)"
+    )
     gold = access.cluster.build_gold(source, GOLD_DATASET, options.min_agreement)
     print_gold(console, gold)
     conflicts = access.cluster.conflicts(source, options.min_agreement)
@@ -208,7 +245,9 @@ def _review_existing(
     return agreement, gold
 
 
-def _set_up_feed(access: ProjectAccess, options: DemoOptions, console: Console) -> dict[str, Any]:
+def _set_up_feed(
+    access: ProjectAccess, options: DemoOptions, console: Console
+) -> dict[str, Any]:
     _heading(console, "5. A new job: are these GitHub issues about documentation?")
     dataset = access.cluster.create_dataset(TITLES_DATASET)
     result = import_file(
@@ -232,11 +271,12 @@ def _set_up_feed(access: ProjectAccess, options: DemoOptions, console: Console) 
     return feed
 
 
-def _create_people(control: ControlClient, project_id: str) -> str:
+def _create_people(control: ControlClient, project_id: str, feed_id: str) -> str:
     """Create the scripted annotators' accounts and the person's; return the person's password."""
     for username in ANNOTATORS:
         control.create_user(username, _annotator_password(username))
         control.set_member(project_id, username, "annotator")
+    control.set_feed_members(feed_id, list(ANNOTATORS))
     password = secrets.token_urlsafe(9)
     control.create_user(PERSON, password)
     control.set_member(project_id, PERSON, "reviewer")
@@ -244,7 +284,7 @@ def _create_people(control: ControlClient, project_id: str) -> str:
 
 
 # The scripted annotators' passwords only need to differ from one demo run to
-# the next; nobody types them, so they are derived from one random value.
+# the next. No person types them, so they are derived from one random value.
 _RUN_SECRET = secrets.token_urlsafe(16)
 
 
@@ -271,7 +311,9 @@ def _annotate(
     for username in ANNOTATORS:
         control = ControlClient(control_url)
         control.login(username, _annotator_password(username))
-        access = ProjectAccess.open(control, admin.get_project(project_id))
+        access = ProjectAccess.open(
+            control, admin.get_project(project_id), owns_control=True
+        )
         clients.append(access)
         sessions.append(ScriptedAnnotator(username, access.cluster, feed_id))
     try:
@@ -288,7 +330,10 @@ def _annotate(
 
 
 def _show_progress(
-    control: ControlClient, feed_id: str, tallies: list[AnnotatorTally], console: Console
+    control: ControlClient,
+    feed_id: str,
+    tallies: list[AnnotatorTally],
+    console: Console,
 ) -> dict[str, Any]:
     _heading(console, "7. Progress, as the control plane counts it")
     expected = sum(tally.answers for tally in tallies)
@@ -298,7 +343,10 @@ def _show_progress(
 
 
 def wait_for_progress(
-    control: ControlClient, feed_id: str, answers: int, timeout: float = PROGRESS_TIMEOUT
+    control: ControlClient,
+    feed_id: str,
+    answers: int,
+    timeout: float = PROGRESS_TIMEOUT,
 ) -> dict[str, Any]:
     """Poll the control plane until it counts ``answers`` answers on the feed.
 
@@ -337,8 +385,14 @@ def _export(
         cluster, "feed", feed["id"], folder / f"{FEED_NAME}.jsonl", console
     )
     gold_file = export_to_file(
-        cluster, "dataset", gold["dataset"]["id"], folder / f"{GOLD_DATASET}.jsonl", console
+        cluster,
+        "dataset",
+        gold["dataset"]["id"],
+        folder / f"{GOLD_DATASET}.jsonl",
+        console,
     )
     for exported in (feed_file, gold_file):
-        console.print(f"Wrote {exported.lines} records to {exported.path}", markup=False)
+        console.print(
+            f"Wrote {exported.lines} records to {exported.path}", markup=False
+        )
     return {"feed": feed_file.path, "gold": gold_file.path}

@@ -10,11 +10,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from concord.cli.client import ApiError, ClientError, ClusterClient, ControlClient, Project
+from concord.cli.client import (
+    ApiError,
+    ClientError,
+    ClusterClient,
+    ControlClient,
+    Project,
+)
 
 
 class LookupFailed(ClientError):
-    """No object, or more than one, answers to the name or id given."""
+    """No object, or more than one, matches the name or id given."""
 
 
 def _choices(names: Sequence[str]) -> str:
@@ -43,7 +49,9 @@ def find_project(control: ControlClient, ref: str) -> Project:
     )
 
 
-def find_in(items: list[dict[str, Any]], ref: str, kind: str, hint: str) -> dict[str, Any]:
+def find_in(
+    items: list[dict[str, Any]], ref: str, kind: str, hint: str
+) -> dict[str, Any]:
     """Pick the item whose ``id`` or ``name`` is ``ref`` from a listing."""
     for item in items:
         if item.get("id") == ref:
@@ -55,7 +63,9 @@ def find_in(items: list[dict[str, Any]], ref: str, kind: str, hint: str) -> dict
         ids = ", ".join(str(item.get("id")) for item in named)
         raise LookupFailed(f"Several {kind}s are named {ref!r} ({ids}); pass an id.")
     names = [str(item.get("name")) for item in items]
-    raise LookupFailed(f"{kind.capitalize()} {ref!r} not found ({_choices(names)}). {hint}")
+    raise LookupFailed(
+        f"{kind.capitalize()} {ref!r} not found ({_choices(names)}). {hint}"
+    )
 
 
 def find_dataset(cluster: ClusterClient, ref: str, project_name: str) -> dict[str, Any]:
@@ -71,7 +81,7 @@ def find_feed(cluster: ClusterClient, ref: str, project_name: str) -> dict[str, 
 def find_feed_on_control(
     control: ControlClient, ref: str, project_ref: str | None = None
 ) -> dict[str, Any]:
-    """Find a feed the control plane knows, by id or by name across projects.
+    """Find a feed the control plane has recorded, by id or by name across projects.
 
     The control plane learns about feeds from the cluster's events, so a feed
     created a moment ago may not be listed yet.
@@ -87,7 +97,9 @@ def find_feed_on_control(
             raise
     matches: list[dict[str, Any]] = []
     for project in control.list_projects():
-        matches.extend(feed for feed in control.list_feeds(project.id) if feed.get("name") == ref)
+        matches.extend(
+            feed for feed in control.list_feeds(project.id) if feed.get("name") == ref
+        )
     if len(matches) == 1:
         return matches[0]
     if len(matches) > 1:

@@ -55,7 +55,9 @@ def main(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    ctx.obj = CliContext(data_dir=data_dir, control_url_option=control_url, token_option=token)
+    ctx.obj = CliContext(
+        data_dir=data_dir, control_url_option=control_url, token_option=token
+    )
 
 
 app.add_typer(planes.control_app, name="control")

@@ -20,7 +20,9 @@ def number(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> Table:
+def table(
+    title: str | None, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> Table:
     result = Table(title=title, title_justify="left")
     for column in columns:
         result.add_column(column)
@@ -149,7 +151,9 @@ def print_conflicts(console: Console, result: dict[str, Any], rows: int = 20) ->
             )
         )
     if len(conflicts) > len(shown):
-        console.print(f"... and {len(conflicts) - len(shown)} more (use --json for all).")
+        console.print(
+            f"... and {len(conflicts) - len(shown)} more (use --json for all)."
+        )
 
 
 def _value(value: Any) -> str:

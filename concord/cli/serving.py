@@ -24,6 +24,7 @@ class PlaneSpec:
     """How to serve one plane: its factory and the environment variables of its options."""
 
     name: str
+    title: str
     factory: str
     host_env: str
     port_env: str
@@ -31,12 +32,14 @@ class PlaneSpec:
 
 CONTROL = PlaneSpec(
     name="control",
+    title="control plane",
     factory="concord.control.app:create_app",
     host_env="CONCORD_CONTROL_HOST",
     port_env="CONCORD_CONTROL_PORT",
 )
 CLUSTER = PlaneSpec(
     name="cluster",
+    title="cluster",
     factory="concord.cluster.app:create_app",
     host_env="CONCORD_CLUSTER_HOST",
     port_env="CONCORD_CLUSTER_PORT",
@@ -71,8 +74,8 @@ def serve(
     resolved_dir.mkdir(parents=True, exist_ok=True)
     configure_logging(log_path(resolved_dir, spec.name))
     logger.info(
-        "starting the %s plane on %s:%d with data in %s",
-        spec.name,
+        "starting the %s on %s:%d with data in %s",
+        spec.title,
         resolved_host,
         resolved_port,
         resolved_dir.resolve(),
@@ -85,4 +88,4 @@ def serve(
         log_config=None,
         access_log=True,
     )
-    logger.info("the %s plane stopped", spec.name)
+    logger.info("the %s stopped", spec.title)

@@ -10,6 +10,7 @@ the control plane second.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import logging
 import os
 import secrets
@@ -40,6 +41,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_STARTUP_TIMEOUT = 120.0
 DEFAULT_STOP_TIMEOUT = 15.0
 LOG_TAIL_LINES = 40
+LOCK_FILE = ".concord.lock"
+# A plane that exits more often than this within the window is not restarted.
+MAX_RESTARTS = 3
+RESTART_WINDOW_SECONDS = 60.0
+
+
+def plane_title(name: str) -> str:
+    return "control plane" if name == "control" else name
 
 
 class PlaneError(RuntimeError):
@@ -56,6 +65,13 @@ class PlaneProcess:
     output_path: Path
     log_path: Path
     _output: IO[bytes] | None = field(default=None, repr=False)
+    command: list[str] = field(default_factory=list, repr=False)
+    env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def title(self) -> str:
+        """The plane's name in messages: "control plane" or "cluster"."""
+        return plane_title(self.name)
 
     @property
     def pid(self) -> int:
@@ -67,14 +83,14 @@ class PlaneProcess:
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> int:
         """Terminate, wait up to ``timeout`` seconds, then kill; returns the exit code."""
         if self.alive():
-            logger.info("stopping the %s plane (pid %d)", self.name, self.pid)
+            logger.info("stopping the %s (pid %d)", self.title, self.pid)
             self.process.terminate()
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
                 logger.warning(
-                    "the %s plane (pid %d) did not stop in %.0f s, killing it",
-                    self.name,
+                    "the %s (pid %d) did not stop in %.0f s, killing it",
+                    self.title,
                     self.pid,
                     timeout,
                 )
@@ -84,6 +100,14 @@ class PlaneProcess:
             self._output.close()
             self._output = None
         return self.process.returncode
+
+    def restart(self) -> None:
+        """Start the plane again with the same command, after it exited."""
+        if self._output is not None:
+            self._output.close()
+        self._output = self.output_path.open("ab")
+        self.process = _popen(self.command, self.env, self._output)
+        logger.info("restarted the %s (pid %d) on %s", self.title, self.pid, self.url)
 
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         """Return the last lines of the plane's stderr output, where crashes land."""
@@ -102,6 +126,8 @@ class RunningPlanes:
     control: PlaneProcess
     cluster: PlaneProcess
     credentials: Credentials | None = None
+    # The data folder's lock, held until ``stop``.
+    lock: IO[bytes] | None = None
 
     @property
     def control_url(self) -> str:
@@ -118,6 +144,9 @@ class RunningPlanes:
     def stop(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
         for plane in self.planes:
             plane.stop(timeout)
+        if self.lock is not None:
+            self.lock.close()
+            self.lock = None
 
     def dead(self) -> PlaneProcess | None:
         """Return a plane whose process has exited, if any."""
@@ -155,14 +184,52 @@ def start_planes(
     """Start both planes on ``data_dir``, wait until the cluster has joined, log the CLI in.
 
     A random bootstrap join token goes to both planes. On a data folder without
-    a saved login an admin password is chosen (``CONCORD_ADMIN_PASSWORD`` or a
-    generated one) and the API token of that admin is saved for later commands;
-    ``credentials`` then contains the password to show once. ``env`` adds or
-    overrides environment variables of the children. Raises ``PlaneError`` with
-    the log tail when a plane does not come up; both are stopped then.
+    a saved login, an admin password is chosen (``CONCORD_ADMIN_PASSWORD`` or a
+    generated one), and the admin's API token is saved for later commands.
+    ``credentials`` then contains a generated password, to show once. ``env``
+    adds or overrides environment variables of the children. Raises
+    ``PlaneError`` with the log tail when a plane does not come up, after
+    stopping both.
     """
     data_dir = data_dir.resolve()
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    lock = lock_data_dir(data_dir)
+    try:
+        return _start_locked(
+            data_dir, lock, host, control_port, cluster_port, env, startup_timeout
+        )
+    except BaseException:
+        lock.close()
+        raise
+
+
+def lock_data_dir(data_dir: Path) -> IO[bytes]:
+    """Take the data folder's lock, so a second ``concord up`` cannot share it.
+
+    The lock is an advisory ``flock`` on ``.concord.lock``; the operating system
+    releases it when the process ends, even after a crash.
+    """
+    handle = (data_dir / LOCK_FILE).open("ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise PlaneError(
+            f"Another Concord process is already running on {data_dir}; stop it "
+            "first or choose another --data-dir."
+        ) from None
+    return handle
+
+
+def _start_locked(
+    data_dir: Path,
+    lock: IO[bytes],
+    host: str,
+    control_port: int,
+    cluster_port: int,
+    env: Mapping[str, str] | None,
+    startup_timeout: float,
+) -> RunningPlanes:
     for port in (control_port, cluster_port):
         ensure_port_free(host, port)
     client_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -187,7 +254,9 @@ def start_planes(
 
     control = _spawn("control", data_dir, host, control_port, control_url, child_env)
     cluster = _spawn("cluster", data_dir, host, cluster_port, cluster_url, child_env)
-    planes = RunningPlanes(data_dir=data_dir, control=control, cluster=cluster)
+    planes = RunningPlanes(
+        data_dir=data_dir, control=control, cluster=cluster, lock=lock
+    )
     try:
         _wait_until_ready(planes, startup_timeout)
         planes.credentials = bootstrap_credentials(
@@ -219,19 +288,37 @@ def _stop_on_signals() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def serve_until_stopped(planes: RunningPlanes) -> PlaneProcess | None:
-    """Block until SIGINT or SIGTERM, or until a plane exits; then stop both planes.
+def serve_until_stopped(
+    planes: RunningPlanes,
+    max_restarts: int = MAX_RESTARTS,
+    restart_window: float = RESTART_WINDOW_SECONDS,
+) -> PlaneProcess | None:
+    """Block until SIGINT or SIGTERM, restarting a plane that exits; then stop both.
 
-    Returns the plane that exited on its own, or None after a signal. Must run
-    in the main thread, where Python delivers signals.
+    A plane that exits is started again, so the other keeps serving: the
+    cluster keeps its annotators working while the control plane restarts.
+    After ``max_restarts`` exits within ``restart_window`` seconds, both stop.
+    Returns the plane that kept exiting, or None after a signal. Must run in
+    the main thread, where Python delivers signals.
     """
     dead: PlaneProcess | None = None
+    exits: list[float] = []
     try:
         with _stop_on_signals():
-            dead = planes.wait()
-            logger.error(
-                "the %s plane exited with code %s", dead.name, dead.process.returncode
-            )
+            while True:
+                dead = planes.wait()
+                logger.error(
+                    "the %s exited with code %s; last output:\n%s",
+                    dead.title,
+                    dead.process.returncode,
+                    dead.log_tail(10),
+                )
+                now = time.monotonic()
+                exits = [at for at in exits if now - at < restart_window] + [now]
+                if len(exits) > max_restarts:
+                    break
+                dead.restart()
+                dead = None
     except StopRequested as exc:
         logger.info("%s received, stopping both planes", exc)
     finally:
@@ -242,8 +329,8 @@ def serve_until_stopped(planes: RunningPlanes) -> PlaneProcess | None:
 def ensure_port_free(host: str, port: int) -> None:
     """Raise ``PlaneError`` when something already listens on ``host:port``.
 
-    Without this check a Concord already running on the port would answer the
-    health checks and the new planes would seem to start.
+    Without this check a Concord already running on the port would respond to
+    the health checks, and the new planes would seem to start.
     """
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -287,17 +374,8 @@ def _spawn(
         "--port",
         str(port),
     ]
-    # stdout stays the terminal's: the control plane writes a generated admin
-    # password there once. Logs go to stderr, captured in a file.
-    process = subprocess.Popen(
-        command,
-        env=dict(env),
-        stdin=subprocess.DEVNULL,
-        stderr=output,
-        start_new_session=True,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-    )
-    logger.info("started the %s plane (pid %d) on %s", name, process.pid, url)
+    process = _popen(command, env, output)
+    logger.info("started the %s (pid %d) on %s", plane_title(name), process.pid, url)
     return PlaneProcess(
         name=name,
         url=url,
@@ -305,6 +383,23 @@ def _spawn(
         output_path=output_path,
         log_path=log_path(data_dir, name),
         _output=output,
+        command=command,
+        env=dict(env),
+    )
+
+
+def _popen(
+    command: list[str], env: Mapping[str, str], output: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    # stdout stays the terminal's: the control plane writes a generated admin
+    # password there once. Logs go to stderr, captured in a file.
+    return subprocess.Popen(
+        command,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stderr=output,
+        start_new_session=True,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
 
 
@@ -326,17 +421,17 @@ def _wait_until_ready(planes: RunningPlanes, timeout: float) -> None:
             while not ready(client, plane.url):
                 if (dead := planes.dead()) is not None:
                     raise PlaneError(
-                        f"The {dead.name} plane exited with code "
+                        f"The {dead.title} exited with code "
                         f"{dead.process.returncode} while starting. Its last output:\n"
                         f"{dead.log_tail()}"
                     )
                 if time.monotonic() > deadline:
                     raise PlaneError(
-                        f"The {plane.name} plane was not ready at {plane.url} after "
+                        f"The {plane.title} was not ready at {plane.url} after "
                         f"{timeout:.0f} s. Its last output:\n{plane.log_tail()}"
                     )
                 time.sleep(0.2)
-            logger.info("the %s plane is ready at %s", plane.name, plane.url)
+            logger.info("the %s is ready at %s", plane.title, plane.url)
 
 
 def _control_ready(client: httpx.Client, url: str) -> bool:

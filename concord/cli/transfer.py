@@ -1,6 +1,6 @@
 """Streamed imports and exports with a progress bar over bytes.
 
-Neither direction holds the file in memory: an import sends the file in
+Neither direction keeps the whole file in memory: an import sends the file in
 chunks as the request body, and an export writes the response body to disk
 as it arrives, into a partial file that replaces the target only when the
 export completed.
@@ -80,7 +80,10 @@ def export_to_file(
     written = 0
     lines = 0
     try:
-        with cluster.export(kind, object_id) as response, _progress(console) as progress:
+        with (
+            cluster.export(kind, object_id) as response,
+            _progress(console) as progress,
+        ):
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
             task = progress.add_task(f"Exporting to {path.name}", total=total)

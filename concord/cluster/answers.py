@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
@@ -25,10 +25,10 @@ from concord.cluster.feeds import check_can_annotate, get_feed
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, new_event_fields
 from concord.cluster.reviews import checked_review_fields
-from concord.cluster.routing import lease_example, render_task
+from concord.cluster.routing import lease_example, render_task, renew_leases
 from concord.cluster.security import Principal
 from concord.cluster.validation import AnswerBatch, AnswerIn, checked_fields
-from concord.common.errors import InvalidInput
+from concord.common.errors import Conflict, InvalidInput
 from concord.common.events import AnswerCreated, AnswerUndone
 
 logger = logging.getLogger(__name__)
@@ -57,9 +57,12 @@ def submit_answers(
                 result.duplicates.append(answer.answer_id)
                 continue
             seen_in_batch.add(example.id)
+            _check_room(session, feed, principal, example, answer, index)
             record = build_record(session, context, feed, example, principal, answer, index)
             _store(context, session, feed, example, principal, answer, record)
             result.stored.append(answer.answer_id)
+        # Answering is activity, so the tasks still held stay leased.
+        renew_leases(session, feed, principal.user_id)
     if result.stored:
         context.outbox_ready.set()
     return result
@@ -104,6 +107,56 @@ def _is_duplicate(
         )
     )
     return by_task is not None
+
+
+def _check_room(
+    session: Session,
+    feed: Feed,
+    principal: Principal,
+    example: Example,
+    answer: AnswerIn,
+    index: int,
+) -> None:
+    """Reject an answer that would give the example more answerers than its overlap.
+
+    An annotator who holds a live lease may always answer. Without one (the
+    lease expired, or the task was never handed out), the answer is stored
+    only while the example still has room, counting other annotators' live
+    leases, so overlap stays exact.
+    """
+    now = utcnow()
+    holds = session.scalar(
+        select(Lease.id).where(
+            Lease.feed_id == feed.id,
+            Lease.example_id == example.id,
+            Lease.annotator_id == principal.user_id,
+            Lease.expires_at > now,
+        )
+    )
+    if holds is not None:
+        return
+    answerers = session.scalar(
+        select(func.count(func.distinct(Annotation.annotator_id))).where(
+            Annotation.feed_id == feed.id, Annotation.example_id == example.id
+        )
+    )
+    leases = session.scalar(
+        select(func.count())
+        .select_from(Lease)
+        .where(
+            Lease.feed_id == feed.id,
+            Lease.example_id == example.id,
+            Lease.annotator_id != principal.user_id,
+            Lease.expires_at > now,
+        )
+    )
+    if int(answerers or 0) + int(leases or 0) >= feed.overlap:
+        raise Conflict(
+            f"Answer {index}: task {answer.task_hash} was handed to other annotators "
+            "after your lease on it expired, and it has all the answers it needs. "
+            "Nothing was stored; ask for new tasks.",
+            details={"index": index, "task_hash": answer.task_hash},
+        )
 
 
 def build_record(

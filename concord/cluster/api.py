@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from concord.cluster import answers, datasets, feeds, media, progress, quality, routing
-from concord.cluster.exports import export_dataset, export_feed
+from concord.cluster.exports import export_dataset, export_feed, record_export
 from concord.cluster.models import Dataset, Feed
-from concord.cluster.security import Context, CurrentUser, Manager, Reviewer
+from concord.cluster.security import Context, CurrentUser, authorize
 
-router = APIRouter(prefix="/api")
+# Every route's required level comes from concord.common.permissions.
+router = APIRouter(prefix="/api", dependencies=[Depends(authorize)])
 
 JSONL = "application/x-ndjson"
 
@@ -25,6 +26,10 @@ class DatasetCreate(BaseModel):
 
 class NextRequest(BaseModel):
     count: int = Field(10, ge=1, le=100)
+
+
+class SkipRequest(BaseModel):
+    task_hash: int
 
 
 class QualityRequest(BaseModel):
@@ -49,7 +54,7 @@ def health(context: Context) -> dict[str, Any]:
 
 @router.post("/datasets", status_code=status.HTTP_201_CREATED, tags=["datasets"])
 def create_dataset(
-    body: DatasetCreate, context: Context, principal: Manager
+    body: DatasetCreate, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     dataset = datasets.create_dataset(context, principal, body.name)
     with context.db.sessions() as session:
@@ -87,7 +92,7 @@ def get_dataset(
     },
 )
 async def import_dataset(
-    dataset_id: str, request: Request, context: Context, principal: Manager
+    dataset_id: str, request: Request, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     """Import JSONL streamed in the request body; all lines or none are stored."""
     result = await datasets.import_stream(
@@ -98,10 +103,11 @@ async def import_dataset(
 
 @router.get("/datasets/{dataset_id}/export", tags=["datasets"])
 def export_dataset_route(
-    dataset_id: str, context: Context, principal: Manager
+    dataset_id: str, context: Context, principal: CurrentUser
 ) -> StreamingResponse:
     with context.db.sessions() as session:
         dataset = datasets.get_dataset(session, principal, dataset_id)
+    record_export(context, principal, "dataset", dataset.id)
     return StreamingResponse(
         export_dataset(context, dataset.id),
         media_type=JSONL,
@@ -111,7 +117,7 @@ def export_dataset_route(
 
 @router.post("/feeds", status_code=status.HTTP_201_CREATED, tags=["feeds"])
 def create_feed(
-    body: feeds.FeedCreate, context: Context, principal: Manager
+    body: feeds.FeedCreate, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     feed = feeds.create_feed(context, principal, body)
     with context.db.sessions() as session:
@@ -126,7 +132,11 @@ def list_feeds(context: Context, principal: CurrentUser) -> list[dict[str, Any]]
             .where(Feed.project_id == principal.project_id)
             .order_by(Feed.created_at)
         )
-        return [feeds.feed_to_dict(session, row) for row in rows]
+        return [
+            feeds.feed_to_dict(session, row)
+            for row in rows
+            if principal.may_annotate(row.id)
+        ]
 
 
 @router.get("/feeds/{feed_id}", tags=["feeds"])
@@ -147,6 +157,38 @@ def next_tasks(
     return {
         "tasks": batch.tasks,
         "lease_expires_at": expires.isoformat() if expires else None,
+        "reason": batch.reason,
+    }
+
+
+@router.patch("/feeds/{feed_id}", tags=["feeds"])
+def update_feed(
+    feed_id: str, body: feeds.FeedUpdate, context: Context, principal: CurrentUser
+) -> dict[str, Any]:
+    feed = feeds.update_feed(context, principal, feed_id, body)
+    with context.db.sessions() as session:
+        return feeds.feed_to_dict(session, feed)
+
+
+@router.post("/feeds/{feed_id}/skip", tags=["annotate"])
+def skip(
+    feed_id: str, body: SkipRequest, context: Context, principal: CurrentUser
+) -> dict[str, Any]:
+    with context.db.transaction() as session:
+        feed = feeds.get_feed(session, principal, feed_id)
+        feeds.check_can_annotate(feed, principal)
+        routing.skip_example(session, feed, principal.user_id, body.task_hash)
+    return {"skipped": body.task_hash}
+
+
+@router.post("/feeds/{feed_id}/heartbeat", tags=["annotate"])
+def heartbeat(feed_id: str, context: Context, principal: CurrentUser) -> dict[str, Any]:
+    with context.db.transaction() as session:
+        feed = feeds.get_feed(session, principal, feed_id)
+        renewed, expires = routing.renew_leases(session, feed, principal.user_id)
+    return {
+        "leases": renewed,
+        "lease_expires_at": expires.isoformat() if renewed else None,
     }
 
 
@@ -191,10 +233,11 @@ def task_media(
 
 @router.get("/feeds/{feed_id}/export", tags=["feeds"])
 def export_feed_route(
-    feed_id: str, context: Context, principal: Manager
+    feed_id: str, context: Context, principal: CurrentUser
 ) -> StreamingResponse:
     with context.db.sessions() as session:
         feed = feeds.get_feed(session, principal, feed_id)
+    record_export(context, principal, "feed", feed.id)
     return StreamingResponse(
         export_feed(context, feed.id),
         media_type=JSONL,
@@ -204,7 +247,7 @@ def export_feed_route(
 
 @router.post("/agreement", tags=["quality"])
 def agreement(
-    body: QualityRequest, context: Context, principal: Reviewer
+    body: QualityRequest, context: Context, principal: CurrentUser
 ) -> dict[str, Any]:
     return quality.compute_agreement(context, principal, body.feed_id, body.dataset_id)
 
@@ -212,7 +255,7 @@ def agreement(
 @router.get("/conflicts", tags=["quality"])
 def conflicts(
     context: Context,
-    principal: Reviewer,
+    principal: CurrentUser,
     feed_id: str | None = None,
     dataset_id: str | None = None,
     min_agreement: float = Query(0.5, ge=0.0, le=1.0),
@@ -223,7 +266,7 @@ def conflicts(
 
 
 @router.post("/gold", tags=["quality"])
-def gold(body: GoldRequest, context: Context, principal: Reviewer) -> dict[str, Any]:
+def gold(body: GoldRequest, context: Context, principal: CurrentUser) -> dict[str, Any]:
     return quality.build_gold(
         context,
         principal,

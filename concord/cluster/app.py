@@ -17,6 +17,7 @@ from concord.cluster.context import ClusterContext
 from concord.cluster.database import Database
 from concord.cluster.joining import Joiner, load_existing
 from concord.cluster.outbox import OutboxSender
+from concord.cluster.security import check_routes
 from concord.cluster.settings import ClusterSettings
 from concord.cluster.tokenization import Tokenizer
 from concord.common.apidocs import mount_api_docs
@@ -87,4 +88,5 @@ def create_app(settings: ClusterSettings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimit, max_bytes=MAX_JSON_BODY_BYTES, exempt=_is_import
     )
+    check_routes(app)
     return app

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,7 @@ from concord.common.tasks import (
     strip_annotation,
     validate_task,
 )
-from concord.common.identifiers import LABEL_PATTERN, NAME_PATTERN, safe_id
+from concord.common.identifiers import LABEL_PATTERN, NAME_PATTERN, safe_id, safe_label
 
 logger = logging.getLogger(__name__)
 
@@ -290,89 +290,117 @@ def _write_batch(
     result: ImportResult,
     annotators: set[str],
 ) -> int:
+    """Insert one batch with a few bulk statements; returns the next position."""
+    example_ids = _existing_example_ids(session, dataset, batch)
+    new_examples: dict[int, dict[str, Any]] = {}
+    for question, annotation in batch:
+        task_hash = question["_task_hash"]
+        if task_hash in example_ids or task_hash in new_examples:
+            if annotation is None:
+                result.examples_existing += 1
+            continue
+        new_examples[task_hash] = {
+            "dataset_id": dataset.id,
+            "position": next_position,
+            "input_hash": question["_input_hash"],
+            "task_hash": task_hash,
+            "task": question,
+        }
+        next_position += 1
+    if new_examples:
+        session.execute(insert(Example), list(new_examples.values()))
+        result.examples_added += len(new_examples)
+        example_ids.update(_existing_example_ids(session, dataset, batch))
+    records = [annotation for _, annotation in batch if annotation is not None]
+    if records:
+        _insert_annotations(session, dataset, records, example_ids, result, annotators)
+    return next_position
+
+
+def _existing_example_ids(
+    session: Session,
+    dataset: Dataset,
+    batch: list[tuple[dict[str, Any], dict[str, Any] | None]],
+) -> dict[int, int]:
     hashes = {question["_task_hash"] for question, _ in batch}
     rows = session.execute(
         select(Example.task_hash, Example.id).where(
             Example.dataset_id == dataset.id, Example.task_hash.in_(hashes)
         )
     )
-    example_ids: dict[int, int] = {task_hash: id_ for task_hash, id_ in rows}
-    for question, annotation in batch:
-        task_hash = question["_task_hash"]
-        if task_hash in example_ids:
-            if annotation is None:
-                result.examples_existing += 1
-        else:
-            example = Example(
-                dataset_id=dataset.id,
-                position=next_position,
-                input_hash=question["_input_hash"],
-                task_hash=task_hash,
-                task=question,
-            )
-            next_position += 1
-            session.add(example)
-            session.flush()
-            example_ids[task_hash] = example.id
-            result.examples_added += 1
-        if annotation is not None:
-            added = _add_imported_annotation(
-                session, dataset, example_ids[task_hash], annotation
-            )
-            if added:
-                result.annotations_added += 1
-                annotators.add(added)
-            else:
-                result.annotations_existing += 1
-    return next_position
+    return {task_hash: example_id for task_hash, example_id in rows}
 
 
-def _add_imported_annotation(
-    session: Session, dataset: Dataset, example_id: int, record: dict[str, Any]
-) -> str | None:
-    """Store an imported answer unless the same record is there. Returns its annotator."""
+def _import_key(record: dict[str, Any]) -> str:
     raw = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-    import_key = hashlib.blake2b(raw, digest_size=16).hexdigest()
-    exists = session.scalar(
-        select(Annotation.id).where(
-            Annotation.dataset_id == dataset.id, Annotation.import_key == import_key
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+def _insert_annotations(
+    session: Session,
+    dataset: Dataset,
+    records: list[dict[str, Any]],
+    example_ids: dict[int, int],
+    result: ImportResult,
+    annotators: set[str],
+) -> None:
+    """Store imported answers, skipping records already stored byte for byte."""
+    keyed = {_import_key(record): record for record in records}
+    result.annotations_existing += len(records) - len(keyed)
+    existing = set(
+        session.scalars(
+            select(Annotation.import_key).where(
+                Annotation.dataset_id == dataset.id,
+                Annotation.import_key.in_(list(keyed)),
+            )
         )
     )
-    if exists is not None:
-        return None
-    annotator = str(
-        record.get("_annotator_id") or record.get("_session_id") or "unknown"
-    )
-    timestamp = record.get("_timestamp")
-    session.add(
-        Annotation(
-            id=uuid.uuid4().hex,
-            dataset_id=dataset.id,
-            example_id=example_id,
-            feed_id=None,
-            annotator_id=annotator,
-            annotator_name=annotator,
-            answer_id=None,
-            import_key=import_key,
-            answer=record["answer"],
-            labels=labels_of(record),
-            record=record,
-            timestamp=int(timestamp) if isinstance(timestamp, (int, float)) else 0,
-            created_at=utcnow(),
+    result.annotations_existing += len(existing)
+    rows = []
+    now = utcnow()
+    for import_key, record in keyed.items():
+        if import_key in existing:
+            continue
+        annotator = str(
+            record.get("_annotator_id") or record.get("_session_id") or "unknown"
         )
-    )
-    return annotator
+        annotators.add(annotator)
+        timestamp = record.get("_timestamp")
+        rows.append(
+            {
+                "id": uuid.uuid4().hex,
+                "dataset_id": dataset.id,
+                "example_id": example_ids[record["_task_hash"]],
+                "feed_id": None,
+                "annotator_id": annotator,
+                "annotator_name": annotator,
+                "answer_id": None,
+                "import_key": import_key,
+                "answer": record["answer"],
+                "labels": labels_of(record),
+                "record": record,
+                "timestamp": int(timestamp) if isinstance(timestamp, (int, float)) else 0,
+                "created_at": now,
+            }
+        )
+    if rows:
+        session.execute(insert(Annotation), rows)
+        result.annotations_added += len(rows)
 
 
 def task_option_ids(session: Session, dataset_id: str) -> list[str]:
-    """Return the option ids the dataset's tasks carry, in order of first appearance."""
+    """Return the option ids the dataset's tasks carry, in order of first appearance.
+
+    An id that is not a plain label name is given as its hash, the form the
+    control plane receives it in.
+    """
     found: dict[str, None] = {}
     for task in session.scalars(
         select(Example.task).where(Example.dataset_id == dataset_id)
     ).yield_per(1000):
         for option in task.get("options") or []:
-            found[str(option.get("id"))] = None
-    return [check_label(option_id) for option_id in found]
+            found[safe_label(str(option.get("id")))] = None
+    return list(found)
 
 
 def answer_view_id(record: dict[str, Any]) -> Any:
@@ -392,7 +420,7 @@ def labels_of(record: dict[str, Any]) -> list[str]:
     if view == "text_input":
         return []
     if isinstance(record.get("accept"), list):
-        return [str(option) for option in record["accept"]]
+        return [safe_label(str(option)) for option in record["accept"]]
     spans = record.get("spans")
     if isinstance(spans, list) and view in MANUAL_VIEWS:
         return sorted({str(span.get("label")) for span in spans if span.get("label")})

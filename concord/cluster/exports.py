@@ -8,9 +8,29 @@ from sqlalchemy import exists, select
 
 from concord.cluster.context import ClusterContext
 from concord.cluster.models import Annotation, Example
+from concord.cluster.outbox import enqueue, new_event_fields
+from concord.cluster.security import Principal
+from concord.common.events import ExportStarted
 from concord.common.formats.jsonl import dump_line
 
 CHUNK_ROWS = 1000
+
+
+def record_export(
+    context: ClusterContext, principal: Principal, source_kind: str, source_id: str
+) -> None:
+    """Report an export to the control plane, which keeps it in its audit log."""
+    with context.db.transaction() as session:
+        enqueue(
+            session,
+            ExportStarted(
+                **new_event_fields(context, principal.project_id),
+                source_kind=source_kind,  # type: ignore[arg-type]
+                source_id=source_id,
+                actor_id=principal.user_id,
+            ),
+        )
+    context.outbox_ready.set()
 
 
 def export_dataset(context: ClusterContext, dataset_id: str) -> Iterator[bytes]:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
@@ -39,8 +40,13 @@ from concord.cluster.reviews import (
 from concord.cluster.security import Principal
 from concord.common.errors import Conflict, Forbidden, InvalidInput, NotFound
 from concord.common.events import FeedCreated, Interface
+from concord.common.identifiers import MAX_LABELS, safe_label
+from concord.common.permissions import role_meets
 
 logger = logging.getLogger(__name__)
+
+OverlapMode = Literal["number", "full", "partial"]
+TaskOrder = Literal["source", "random", "priority"]
 
 
 class OptionIn(BaseModel):
@@ -63,6 +69,23 @@ class FeedCreate(BaseModel):
     max_length: int | None = Field(None, ge=1, le=USER_INPUT_LIMIT)
     source_feed_id: str | None = None
     reviewed_interface: ReviewedInterface | None = None
+    # Routing settings; docs/routing.md defines each one.
+    overlap_mode: OverlapMode = "number"
+    partial_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    order: TaskOrder = "source"
+    seed: int | None = Field(None, ge=0, le=2**53)
+    quota: int | None = Field(None, ge=1, le=10_000_000)
+    exclude_seen_in_other_feeds: bool = False
+
+
+class FeedUpdate(BaseModel):
+    """The settings of a running feed that a manager may change; absent fields stay."""
+
+    overlap: int | None = Field(None, ge=1, le=1_000)
+    overlap_mode: OverlapMode | None = None
+    partial_fraction: float | None = Field(None, ge=0.0, le=1.0)
+    quota: int | None = Field(None, ge=0, le=10_000_000)
+    lease_seconds: int | None = Field(None, ge=5, le=7 * 24 * 3600)
 
 
 def declared_labels(session: Session, spec: FeedCreate) -> list[str]:
@@ -92,7 +115,7 @@ def declared_labels(session: Session, spec: FeedCreate) -> list[str]:
         ids = [option.id for option in spec.options]
         if len(set(ids)) != len(ids):
             raise InvalidInput(f"Duplicate option id in {ids!r}.")
-        return [check_label(option_id) for option_id in ids]
+        return [safe_label(option_id) for option_id in ids]
     return _task_option_ids(session, spec.dataset_id or "")
 
 
@@ -106,6 +129,12 @@ def _task_option_ids(session: Session, dataset_id: str) -> list[str]:
         raise InvalidInput(
             "A choice feed needs 'options', or a dataset whose tasks carry their "
             "own 'options'; this dataset's tasks have none."
+        )
+    if len(found) > MAX_LABELS:
+        raise InvalidInput(
+            f"The dataset's tasks carry {len(found)} distinct option ids, more than "
+            f"the {MAX_LABELS} a feed can declare; split the dataset.",
+            details={"options": len(found)},
         )
     return found
 
@@ -136,7 +165,9 @@ def refresh_task_options(
             enqueue(session, _feed_event(context, feed, feed_example_count(session, feed)))
 
 
-def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreated:
+def _feed_event(
+    context: ClusterContext, feed: Feed, examples: int, actor_id: str | None = None
+) -> FeedCreated:
     return FeedCreated(
         **new_event_fields(context, feed.project_id),
         feed_id=feed.id,
@@ -148,11 +179,40 @@ def _feed_event(context: ClusterContext, feed: Feed, examples: int) -> FeedCreat
         overlap=feed.overlap,
         lease_seconds=feed.lease_seconds,
         examples_total=examples,
+        actor_id=actor_id,
     )
+
+
+def check_overlap_settings(mode: str, overlap: int, fraction: float | None) -> None:
+    if mode == "partial" and fraction is None:
+        raise InvalidInput(
+            "overlap_mode 'partial' needs 'partial_fraction', the share of examples "
+            "(0 to 1) that get 'overlap' annotators, e.g. 0.2.",
+            details={"overlap_mode": mode},
+        )
+    if mode == "partial" and overlap < 2:
+        raise InvalidInput(
+            f"overlap_mode 'partial' with overlap {overlap} gives every example one "
+            "annotator; set 'overlap' to 2 or more.",
+            details={"overlap": overlap},
+        )
+    if mode != "partial" and fraction is not None:
+        raise InvalidInput(
+            f"'partial_fraction' applies only to overlap_mode 'partial', not {mode!r}; "
+            "remove it or set overlap_mode to 'partial'.",
+            details={"overlap_mode": mode},
+        )
 
 
 def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate) -> Feed:
     check_name(spec.name, "feed")
+    check_overlap_settings(spec.overlap_mode, spec.overlap, spec.partial_fraction)
+    if spec.seed is not None and spec.order != "random":
+        raise InvalidInput(
+            f"'seed' applies only to order 'random', not {spec.order!r}; remove it "
+            "or set order to 'random'.",
+            details={"order": spec.order},
+        )
     try:
         with context.db.transaction() as session:
             settings = feed_settings(session, principal, spec)
@@ -165,11 +225,19 @@ def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate)
                 lease_seconds=spec.lease_seconds,
                 instructions=spec.instructions,
                 created_at=utcnow(),
+                overlap_mode=spec.overlap_mode,
+                partial_fraction=spec.partial_fraction or 0.0,
+                order=spec.order,
+                # A random order without a seed still repeats: the drawn seed is stored.
+                seed=spec.seed if spec.seed is not None else secrets.randbelow(2**31),
+                quota=spec.quota,
+                exclude_seen_in_other_feeds=spec.exclude_seen_in_other_feeds,
                 **asdict(settings),
             )
             session.add(feed)
             session.flush()
-            enqueue(session, _feed_event(context, feed, feed_example_count(session, feed)))
+            examples = feed_example_count(session, feed)
+            enqueue(session, _feed_event(context, feed, examples, principal.user_id))
     except IntegrityError:
         raise Conflict(
             f"A feed named {spec.name!r} already exists in this project; choose "
@@ -249,7 +317,7 @@ def _review_settings(
 
 def check_can_annotate(feed: Feed, principal: Principal) -> None:
     """Reject annotators in review feeds: reviewing needs the reviewer role."""
-    if feed.interface == "review" and not principal.has_role("reviewer"):
+    if feed.interface == "review" and not role_meets(principal.role, "reviewer"):
         raise Forbidden(
             f"Feed {feed.id!r} is a review feed, which needs the reviewer or "
             f"manager role; you are {principal.role}."
@@ -293,6 +361,48 @@ def feed_to_dict(session: Session, feed: Feed) -> dict[str, Any]:
         "max_length": feed.max_length,
         "source_feed_id": feed.source_feed_id,
         "reviewed_interface": feed.reviewed_interface,
+        "overlap_mode": feed.overlap_mode,
+        "partial_fraction": (
+            feed.partial_fraction if feed.overlap_mode == "partial" else None
+        ),
+        "order": feed.order,
+        "seed": feed.seed if feed.order == "random" else None,
+        "quota": feed.quota,
+        "exclude_seen_in_other_feeds": feed.exclude_seen_in_other_feeds,
         "examples": feed_example_count(session, feed),
         "created_at": feed.created_at.isoformat(),
     }
+
+
+def update_feed(
+    context: ClusterContext, principal: Principal, feed_id: str, change: FeedUpdate
+) -> Feed:
+    """Change the overlap, quota or lease length of a running feed.
+
+    Leases already handed out stay valid, so lowering the overlap can leave an
+    example with more answers than the new overlap, but never more than the
+    leases out at the time of the change allow. The control plane gets the
+    feed again with the new overlap.
+    """
+    with context.db.transaction() as session:
+        feed = get_feed(session, principal, feed_id)
+        mode = change.overlap_mode or feed.overlap_mode
+        overlap = change.overlap or feed.overlap
+        fraction = change.partial_fraction
+        if fraction is None and mode == "partial" and feed.overlap_mode == "partial":
+            fraction = feed.partial_fraction
+        check_overlap_settings(mode, overlap, fraction)
+        feed.overlap_mode = mode
+        feed.overlap = overlap
+        feed.partial_fraction = fraction or 0.0
+        if "quota" in change.model_fields_set:
+            # 0 or null removes the quota.
+            feed.quota = change.quota or None
+        if change.lease_seconds is not None:
+            feed.lease_seconds = change.lease_seconds
+        enqueue(session, _feed_event(context, feed, feed_example_count(session, feed)))
+    context.outbox_ready.set()
+    logger.info(
+        "feed %s now has overlap %s (%s), quota %s", feed.id, overlap, mode, feed.quota
+    )
+    return feed

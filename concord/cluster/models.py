@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -81,6 +82,13 @@ class Feed(ClusterBase):
     overlap: Mapped[int] = mapped_column(Integer)
     lease_seconds: Mapped[int] = mapped_column(Integer)
     instructions: Mapped[str] = mapped_column(Text)
+    # Routing settings, explained in docs/routing.md.
+    overlap_mode: Mapped[str] = mapped_column(String(16), default="number")
+    partial_fraction: Mapped[float] = mapped_column(Float, default=0.0)
+    order: Mapped[str] = mapped_column("task_order", String(16), default="source")
+    seed: Mapped[int] = mapped_column(BigInteger, default=0)
+    quota: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    exclude_seen_in_other_feeds: Mapped[bool] = mapped_column(Boolean, default=False)
     # text_input: the answer field's label and its maximum length in code points.
     field_label: Mapped[str | None] = mapped_column(String(200), nullable=True)
     max_length: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -149,6 +157,21 @@ class Lease(ClusterBase):
     )
     annotator_id: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Skip(ClusterBase):
+    """An example an annotator passed over in a feed; it is never offered to them again."""
+
+    __tablename__ = "skips"
+    __table_args__ = (UniqueConstraint("feed_id", "example_id", "annotator_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    feed_id: Mapped[str] = mapped_column(ForeignKey("feeds.id", ondelete="CASCADE"))
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE")
+    )
+    annotator_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class OutboxEvent(ClusterBase):

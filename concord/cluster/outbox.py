@@ -100,7 +100,11 @@ class OutboxSender(threading.Thread):
                     self._failures += 1
                     wait = self._backoff()
                     logger.exception("outbox sender error; retry in %.1f s", wait)
-                if wait:
+                if wait and self._failures:
+                    # New events must not cut a backoff short, or an outage
+                    # turns every answer into a delivery attempt.
+                    self._stopping.wait(wait)
+                elif wait:
                     self.context.outbox_ready.wait(wait)
                     self.context.outbox_ready.clear()
         logger.info("outbox sender stopped")

@@ -13,8 +13,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from concord.cluster.feeds import feed_to_dict, get_feed
-from concord.cluster.security import COOKIE_NAME, Context, verify_access_token
-from concord.common.errors import ConcordError, NotFound
+from concord.cluster.security import (
+    COOKIE_NAME,
+    Context,
+    check_level,
+    route_level,
+    verify_access_token,
+)
+from concord.common.errors import ConcordError
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +72,11 @@ def annotate(feed_id: str, request: Request, context: Context) -> Response:
         return RedirectResponse(reauth_url, status_code=303)
     try:
         principal = verify_access_token(context, token)
-    except NotFound:
-        raise
     except ConcordError:
         # An expired or foreign session goes back to the control plane for a
         # fresh token.
         return RedirectResponse(reauth_url, status_code=303)
+    check_level(principal, route_level(request), request.path_params)
     with context.db.sessions() as session:
         feed = feed_to_dict(session, get_feed(session, principal, feed_id))
     page: dict[str, Any] = {
@@ -81,7 +86,24 @@ def annotate(feed_id: str, request: Request, context: Context) -> Response:
         "static_url": "/static",
         "reauth_url": reauth_url,
     }
-    return templates.TemplateResponse(request, "annotate.html", page)
+    response = templates.TemplateResponse(request, "annotate.html", page)
+    _security_headers(response)
+    return response
+
+
+# Every script and style of the page comes from /static, so nothing inline runs
+# and no other site can frame the page.
+PAGE_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def _security_headers(response: Response) -> None:
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
 
 
 def _script_json(value: Any) -> str:

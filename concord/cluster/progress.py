@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.feeds import feed_example_count
-from concord.cluster.models import Annotation, Feed
-from concord.cluster.routing import count_open
+from concord.cluster.models import Annotation, Example, Feed
+from concord.cluster.routing import count_open, overlap_limit
 
 
 def feed_progress(session: Session, feed: Feed, annotator_id: str) -> dict[str, Any]:
@@ -23,10 +23,20 @@ def feed_progress(session: Session, feed: Feed, annotator_id: str) -> dict[str, 
         .group_by(Annotation.example_id)
         .subquery()
     )
+    target = overlap_limit(feed)
+    if target is None:
+        # Full overlap has no fixed target, so an example is done once every
+        # annotator who has answered in the feed has answered it.
+        target = (
+            select(func.count(func.distinct(Annotation.annotator_id)))
+            .where(Annotation.feed_id == feed.id)
+            .scalar_subquery()
+        )
     done = session.scalar(
         select(func.count())
         .select_from(per_example)
-        .where(per_example.c.annotators >= feed.overlap)
+        .join(Example, Example.id == per_example.c.example_id)
+        .where(per_example.c.annotators >= target)
     )
     answers = session.scalar(
         select(func.count()).select_from(Annotation).where(Annotation.feed_id == feed.id)

@@ -1,11 +1,12 @@
 """Which examples an annotator gets next, and the leases that hold them.
 
 An example is open to an annotator while the number of distinct annotators who
-answered it in the feed plus the live leases on it is below the feed's overlap,
-and that annotator has neither answered it nor holds it. Handing it out writes
-a lease; a lease not answered before it expires is deleted and the example
-returns to the pool. Leases the annotator still holds come back first, so a
-reloaded page shows the same task.
+answered it in the feed plus the live leases on it is below the example's
+overlap, and that annotator has neither answered, skipped nor holds it.
+Handing it out writes a lease; a lease not answered before it expires is
+deleted and the example returns to the pool. Leases the annotator still holds
+come back first, so a reloaded page shows the same task. docs/routing.md lists
+the rules one by one.
 
 Claims run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so two
 annotators asking at once cannot both take the last open slot.
@@ -13,25 +14,119 @@ annotators asking at once cannot both take the last open slot.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import and_, delete, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session, aliased
 
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import utcnow
 from concord.cluster.interfaces import TEXT_SPAN_INTERFACES, VIEW_IDS, shown_interface
 from concord.cluster.media import add_image_size
-from concord.cluster.models import Annotation, Example, Feed, Lease
+from concord.cluster.models import Annotation, Example, Feed, Lease, Skip
 from concord.cluster.reviews import has_versions, review_versions
+from concord.common.errors import Conflict, InvalidInput
+
+# Partial overlap and random order map a task hash through x -> x * a + b
+# modulo the prime 2**31 - 1. Every intermediate value stays below 2**63, so
+# SQLite and PostgreSQL compute it in 64-bit integers exactly as Python does.
+MIX_PRIME = 2_147_483_647
+PARTIAL_MULTIPLIER = 48_271
+PARTIAL_BUCKETS = 10_000
+
+EmptyReason = Literal["done", "quota", "leased-by-others"]
+
+
+# Interfaces whose answer covers the whole text or image, so an annotator who
+# has answered one task on it must not get another task on the same input.
+ONE_TASK_PER_INPUT = frozenset({"ner_manual", "spans_manual", "image_manual"})
 
 
 @dataclass
 class Batch:
     tasks: list[dict[str, Any]]
     lease_expires_at: datetime | None
+    # Why ``tasks`` is empty, or None when it is not.
+    reason: EmptyReason | None = None
+
+
+def partial_bucket(task_hash: int) -> int:
+    """Return the example's bucket in 0..9999; buckets below the fraction get the full overlap."""
+    return task_hash % MIX_PRIME * PARTIAL_MULTIPLIER % MIX_PRIME % PARTIAL_BUCKETS
+
+
+def partial_threshold(fraction: float) -> int:
+    return round(fraction * PARTIAL_BUCKETS)
+
+
+def example_overlap(feed: Feed, task_hash: int) -> int | None:
+    """Return how many distinct annotators the example needs, or None for no limit."""
+    if feed.overlap_mode == "full":
+        return None
+    if feed.overlap_mode == "partial":
+        if partial_bucket(task_hash) < partial_threshold(feed.partial_fraction):
+            return feed.overlap
+        return 1
+    return feed.overlap
+
+
+def _non_negative(value: Any) -> Any:  # noqa: ANN401
+    # SQL's % keeps the sign of the dividend while Python's does not.
+    return (value % MIX_PRIME + MIX_PRIME) % MIX_PRIME
+
+
+def overlap_limit(feed: Feed) -> ColumnElement[int] | None:
+    """Build the SQL twin of ``example_overlap`` over ``Example``, or None for no limit."""
+    if feed.overlap_mode == "full":
+        return None
+    if feed.overlap_mode == "partial":
+        bucket = _non_negative(Example.task_hash) * PARTIAL_MULTIPLIER % MIX_PRIME
+        chosen = bucket % PARTIAL_BUCKETS < partial_threshold(feed.partial_fraction)
+        return case((chosen, feed.overlap), else_=1)
+    return literal(feed.overlap)
+
+
+def random_coefficients(seed: int, annotator_id: str) -> tuple[int, int]:
+    digest = hashlib.sha256(f"{seed}:{annotator_id}".encode()).digest()
+    multiplier = int.from_bytes(digest[:8], "big") % (MIX_PRIME - 1) + 1
+    offset = int.from_bytes(digest[8:16], "big") % MIX_PRIME
+    return multiplier, offset
+
+
+def _priority(dialect: str) -> ColumnElement[Any]:
+    # A task whose priority is missing or not a number sorts after all others.
+    if dialect == "sqlite":
+        kind = func.json_type(Example.task, "$.priority")
+        value = func.json_extract(Example.task, "$.priority")
+        return case((kind.in_(["integer", "real"]), value), else_=None)
+    # NOTE: assumes the task column is PostgreSQL's json type, not jsonb.
+    kind = func.json_typeof(Example.task["priority"])
+    return case((kind == "number", Example.task["priority"].as_float()), else_=None)
+
+
+def order_columns(feed: Feed, annotator_id: str, dialect: str) -> list[Any]:
+    """Return the ORDER BY columns of the feed's task order, with source position last."""
+    if feed.order == "random":
+        # Each annotator gets their own permutation, fixed by the feed's seed.
+        multiplier, offset = random_coefficients(feed.seed, annotator_id)
+        key = (_non_negative(Example.task_hash) * multiplier + offset) % MIX_PRIME
+        return [key, Example.position]
+    if feed.order == "priority":
+        return [_priority(dialect).desc().nulls_last(), Example.position]
+    return [Example.position]
 
 
 def expire_leases(session: Session, feed_id: str, now: datetime) -> None:
@@ -40,8 +135,19 @@ def expire_leases(session: Session, feed_id: str, now: datetime) -> None:
     )
 
 
-def open_examples_query(feed: Feed, annotator_id: str, now: datetime):  # noqa: ANN201
-    """A select of the ids of examples open to ``annotator_id``, in source order."""
+def open_examples_query(  # noqa: ANN201
+    feed: Feed,
+    annotator_id: str,
+    now: datetime,
+    *,
+    dialect: str = "sqlite",
+    count_leases: bool = True,
+):
+    """A select of the ids of examples open to ``annotator_id``, in the feed's order.
+
+    With ``count_leases`` false, other annotators' live leases do not fill
+    slots. That separates "everything is taken for now" from "nothing is left".
+    """
     answered_by_me = exists().where(
         Annotation.feed_id == feed.id,
         Annotation.example_id == Example.id,
@@ -53,39 +159,106 @@ def open_examples_query(feed: Feed, annotator_id: str, now: datetime):  # noqa: 
         Lease.annotator_id == annotator_id,
         Lease.expires_at > now,
     )
-    answers = (
-        select(func.count(func.distinct(Annotation.annotator_id)))
-        .where(Annotation.feed_id == feed.id, Annotation.example_id == Example.id)
-        .scalar_subquery()
+    skipped_by_me = exists().where(
+        Skip.feed_id == feed.id,
+        Skip.example_id == Example.id,
+        Skip.annotator_id == annotator_id,
     )
-    leases = (
-        select(func.count())
-        .select_from(Lease)
+    conditions = [
+        Example.dataset_id == feed.dataset_id,
+        ~answered_by_me,
+        ~held_by_me,
+        ~skipped_by_me,
+    ]
+    if feed.exclude_seen_in_other_feeds:
+        other = aliased(Annotation)
+        conditions.append(
+            ~exists().where(
+                other.example_id == Example.id,
+                other.annotator_id == annotator_id,
+                other.feed_id.is_not(None),
+                other.feed_id != feed.id,
+            )
+        )
+    limit = overlap_limit(feed)
+    if limit is not None:
+        answers = (
+            select(func.count(func.distinct(Annotation.annotator_id)))
+            .where(Annotation.feed_id == feed.id, Annotation.example_id == Example.id)
+            .scalar_subquery()
+        )
+        leases = (
+            select(func.count())
+            .select_from(Lease)
+            .where(
+                Lease.feed_id == feed.id,
+                Lease.example_id == Example.id,
+                Lease.expires_at > now,
+            )
+            .scalar_subquery()
+        )
+        conditions.append((answers + leases if count_leases else answers) < limit)
+    if feed.interface in ONE_TASK_PER_INPUT:
+        conditions.append(~_same_input_seen(feed, annotator_id, now))
+    if feed.interface == "review":
+        conditions.append(has_versions(feed))
+    return (
+        select(Example.id)
+        .where(*conditions)
+        .order_by(*order_columns(feed, annotator_id, dialect))
+    )
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def count_answers(session: Session, feed: Feed, annotator_id: str) -> int:
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Annotation)
+            .where(Annotation.feed_id == feed.id, Annotation.annotator_id == annotator_id)
+        )
+        or 0
+    )
+
+
+def _same_input_seen(feed: Feed, annotator_id: str, now: datetime):  # noqa: ANN202
+    """Whether the annotator answered or holds another task with the same input."""
+    other = aliased(Example)
+    answered = (
+        select(Annotation.id)
+        .join(other, other.id == Annotation.example_id)
+        .where(
+            Annotation.feed_id == feed.id,
+            Annotation.annotator_id == annotator_id,
+            other.input_hash == Example.input_hash,
+        )
+    )
+    held = (
+        select(Lease.id)
+        .join(other, other.id == Lease.example_id)
         .where(
             Lease.feed_id == feed.id,
-            Lease.example_id == Example.id,
+            Lease.annotator_id == annotator_id,
             Lease.expires_at > now,
+            other.input_hash == Example.input_hash,
         )
-        .scalar_subquery()
     )
-    query = (
-        select(Example.id)
-        .where(
-            Example.dataset_id == feed.dataset_id,
-            ~answered_by_me,
-            ~held_by_me,
-            answers + leases < feed.overlap,
-        )
-        .order_by(Example.position)
-    )
-    if feed.interface == "review":
-        query = query.where(has_versions(feed))
-    return query
+    return answered.exists() | held.exists()
 
 
 def count_open(session: Session, feed: Feed, annotator_id: str) -> int:
-    query = open_examples_query(feed, annotator_id, utcnow()).subquery()
-    return int(session.scalar(select(func.count()).select_from(query)) or 0)
+    """Count the new examples the annotator could be given now, within the quota."""
+    query = open_examples_query(
+        feed, annotator_id, utcnow(), dialect=_dialect(session)
+    ).subquery()
+    available = int(session.scalar(select(func.count()).select_from(query)) or 0)
+    if feed.quota is None:
+        return available
+    room = feed.quota - count_answers(session, feed, annotator_id)
+    return max(0, min(available, room))
 
 
 def next_batch(
@@ -97,6 +270,7 @@ def next_batch(
 ) -> Batch:
     """Return up to ``count`` tasks for the annotator, leasing new ones as needed."""
     now = utcnow()
+    dialect = _dialect(session)
     expires = now + timedelta(seconds=feed.lease_seconds)
     expire_leases(session, feed.id, now)
     held = list(
@@ -104,7 +278,7 @@ def next_batch(
             select(Lease)
             .join(Example, Example.id == Lease.example_id)
             .where(Lease.feed_id == feed.id, Lease.annotator_id == annotator_id)
-            .order_by(Example.position)
+            .order_by(*order_columns(feed, annotator_id, dialect))
         )
     )
     for lease in held:
@@ -112,10 +286,12 @@ def next_batch(
         lease.expires_at = expires
     example_ids = [lease.example_id for lease in held][:count]
     missing = count - len(example_ids)
+    if feed.quota is not None:
+        # Leases held count against the quota, so answering them all cannot exceed it.
+        room = feed.quota - count_answers(session, feed, annotator_id) - len(held)
+        missing = min(missing, room)
     if missing > 0:
-        new_ids = list(
-            session.scalars(open_examples_query(feed, annotator_id, now).limit(missing))
-        )
+        new_ids = _claimable(session, feed, annotator_id, now, missing, dialect)
         for example_id in new_ids:
             session.add(
                 Lease(
@@ -130,7 +306,124 @@ def next_batch(
         render_task(session, feed, session.get(Example, example_id), context)
         for example_id in example_ids
     ]
-    return Batch(tasks=tasks, lease_expires_at=expires if tasks else None)
+    if tasks:
+        return Batch(tasks=tasks, lease_expires_at=expires)
+    return Batch(
+        tasks=[], lease_expires_at=None, reason=_empty_reason(session, feed, annotator_id, now)
+    )
+
+
+def _empty_reason(
+    session: Session, feed: Feed, annotator_id: str, now: datetime
+) -> EmptyReason:
+    if feed.quota is not None and count_answers(session, feed, annotator_id) >= feed.quota:
+        return "quota"
+    query = open_examples_query(
+        feed, annotator_id, now, dialect=_dialect(session), count_leases=False
+    )
+    if session.scalar(query.limit(1)) is not None:
+        return "leased-by-others"
+    return "done"
+
+
+def renew_leases(session: Session, feed: Feed, annotator_id: str) -> tuple[int, datetime]:
+    """Extend the annotator's live leases in the feed; return how many and until when.
+
+    Expired leases are not revived, because their slot may already be leased
+    to someone else.
+    """
+    now = utcnow()
+    expires = now + timedelta(seconds=feed.lease_seconds)
+    result = session.execute(
+        update(Lease)
+        .where(
+            Lease.feed_id == feed.id,
+            Lease.annotator_id == annotator_id,
+            Lease.expires_at > now,
+        )
+        .values(expires_at=expires)
+    )
+    return int(result.rowcount or 0), expires  # type: ignore[attr-defined]
+
+
+def skip_example(session: Session, feed: Feed, annotator_id: str, task_hash: int) -> None:
+    """Release the annotator's lease on an example and never offer it to them again.
+
+    Skipping twice is harmless. An example the annotator has answered cannot be
+    skipped, since the answer already counts.
+    """
+    example = session.scalar(
+        select(Example).where(
+            Example.dataset_id == feed.dataset_id, Example.task_hash == task_hash
+        )
+    )
+    if example is None:
+        raise InvalidInput(
+            f"Task hash {task_hash} is not in this feed; skip only tasks from "
+            "POST /api/feeds/{id}/next.",
+            details={"task_hash": task_hash},
+        )
+    answered = session.scalar(
+        select(Annotation.id).where(
+            Annotation.feed_id == feed.id,
+            Annotation.example_id == example.id,
+            Annotation.annotator_id == annotator_id,
+        )
+    )
+    if answered is not None:
+        raise Conflict(
+            f"Task {task_hash} is already answered; undo the answer with "
+            "POST /api/feeds/{id}/undo before skipping it.",
+            details={"task_hash": task_hash},
+        )
+    session.execute(
+        delete(Lease).where(
+            Lease.feed_id == feed.id,
+            Lease.example_id == example.id,
+            Lease.annotator_id == annotator_id,
+        )
+    )
+    skipped = session.scalar(
+        select(Skip.id).where(
+            Skip.feed_id == feed.id,
+            Skip.example_id == example.id,
+            Skip.annotator_id == annotator_id,
+        )
+    )
+    if skipped is None:
+        session.add(
+            Skip(
+                feed_id=feed.id,
+                example_id=example.id,
+                annotator_id=annotator_id,
+                created_at=utcnow(),
+            )
+        )
+
+
+def _claimable(
+    session: Session,
+    feed: Feed,
+    annotator_id: str,
+    now: datetime,
+    count: int,
+    dialect: str,
+) -> list[int]:
+    """Pick up to ``count`` open examples, one per input text in manual feeds."""
+    query = open_examples_query(feed, annotator_id, now, dialect=dialect)
+    if feed.interface not in ONE_TASK_PER_INPUT:
+        return list(session.scalars(query.limit(count)))
+    # Several open tasks can share an input text; fetch spares and keep the first.
+    rows = session.execute(
+        query.add_columns(Example.input_hash).limit(count * 4)
+    )
+    chosen: dict[int, int] = {}
+    for example_id, input_hash in rows:
+        if input_hash not in chosen:
+            chosen[input_hash] = example_id
+        if len(chosen) == count:
+            break
+    return list(chosen.values())
 
 
 def lease_example(

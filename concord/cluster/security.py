@@ -1,4 +1,4 @@
-"""Who is asking: access tokens signed by the control plane, checked offline.
+"""Caller authentication: access tokens signed by the control plane, checked offline.
 
 An access token is an EdDSA JWT that names the user (``sub``, ``name``), the
 project and the role, with this cluster's id as audience. It arrives as a
@@ -15,16 +15,24 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.routing import iter_route_contexts
+from starlette.routing import Mount
 
 from concord.cluster.context import ClusterContext, get_context
-from concord.common.errors import Forbidden, Unauthorized, Unavailable
+from concord.common.errors import Forbidden, NotFound, Unauthorized, Unavailable
+from concord.common.permissions import (
+    ALL_FEEDS,
+    PROJECT_ROLES,
+    Level,
+    required_level,
+    role_meets,
+)
 
 logger = logging.getLogger(__name__)
 
 COOKIE_NAME = "concord_session"
 CSRF_HEADER = "x-concord-request"
-ROLES = ("annotator", "reviewer", "manager")
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
@@ -35,9 +43,11 @@ class Principal:
     project_id: str
     role: str
     expires_at: int
+    # Feed ids an annotator may work on; ``ALL_FEEDS`` grants every feed.
+    feeds: tuple[str, ...] = ()
 
-    def has_role(self, minimum: str) -> bool:
-        return ROLES.index(self.role) >= ROLES.index(minimum)
+    def may_annotate(self, feed_id: str) -> bool:
+        return ALL_FEEDS in self.feeds or feed_id in self.feeds
 
 
 def verify_access_token(context: ClusterContext, token: str) -> Principal:
@@ -68,20 +78,23 @@ def verify_access_token(context: ClusterContext, token: str) -> Principal:
         ) from None
     role = claims.get("role")
     project = claims.get("project")
-    if role not in ROLES or not isinstance(project, str):
+    feeds = claims.get("feeds")
+    if role not in PROJECT_ROLES or not isinstance(project, str):
         raise Unauthorized("The access token names no valid project and role.")
+    if not isinstance(feeds, list) or not all(isinstance(f, str) for f in feeds):
+        raise Unauthorized("The access token has no valid 'feeds' claim.")
     return Principal(
         user_id=str(claims["sub"]),
         name=str(claims.get("name") or claims["sub"]),
         project_id=project,
         role=role,
         expires_at=int(claims["exp"]),
+        feeds=tuple(feeds),
     )
 
 
-def current_principal(
-    request: Request, context: Annotated[ClusterContext, Depends(get_context)]
-) -> Principal:
+def principal_from_request(request: Request, context: ClusterContext) -> Principal:
+    """Authenticate the caller by bearer token or session cookie."""
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return verify_access_token(context, header[7:].strip())
@@ -99,19 +112,67 @@ def current_principal(
     )
 
 
-def require_role(minimum: str):  # noqa: ANN201 - returns a FastAPI dependency
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
-        if not principal.has_role(minimum):
+def check_level(principal: Principal, level: Level, path_params: dict[str, str]) -> None:
+    """Raise unless ``principal`` reaches ``level`` for the object in the path.
+
+    Objects of other projects are rejected later, by the lookups, with 404.
+    A feed outside an annotator's ``feeds`` claim is a 404 here for the same reason.
+    """
+    if level in ("reviewer", "manager"):
+        if not role_meets(principal.role, level):
             raise Forbidden(
-                f"This action needs the {minimum} role in the project; you are "
+                f"This action needs the {level} role in the project; you are "
                 f"{principal.role}."
             )
-        return principal
+    elif level == "annotator-of-feed":
+        feed_id = path_params.get("feed_id", "")
+        if not principal.may_annotate(feed_id):
+            raise NotFound(
+                f"Feed {feed_id!r} not found in this project; list feeds with "
+                "GET /api/feeds.",
+                details={"feed_id": feed_id},
+            )
+    elif level != "member":
+        raise Forbidden(f"The cluster does not serve routes of level {level!r}.")
 
-    return check
+
+def route_level(request: Request) -> Level:
+    route = request.scope.get("route")
+    path = getattr(route, "path_format", None) or request.url.path
+    return required_level("cluster", request.method, path)
+
+
+def authorize(
+    request: Request, context: Annotated[ClusterContext, Depends(get_context)]
+) -> None:
+    """Check the caller against the permission table; run before every API route."""
+    level = route_level(request)
+    if level == "public":
+        return
+    principal = principal_from_request(request, context)
+    check_level(principal, level, request.path_params)
+    request.state.principal = principal
+
+
+def current_principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise Unauthorized(
+            "Authentication required: the route has no authorize dependency."
+        )
+    return principal
+
+
+def check_routes(app: FastAPI) -> None:
+    """Raise MissingPermission if a route of ``app`` has no rule in the table."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, Mount):
+            required_level("cluster", "GET", route.path)
+            continue
+        for method in sorted((context.methods or set()) - {"HEAD"}):
+            required_level("cluster", method, context.path_format or "")
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]
-Reviewer = Annotated[Principal, Depends(require_role("reviewer"))]
-Manager = Annotated[Principal, Depends(require_role("manager"))]
 Context = Annotated[ClusterContext, Depends(get_context)]

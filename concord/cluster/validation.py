@@ -50,7 +50,7 @@ Span = Annotated[
 
 class AnswerIn(BaseModel):
     answer_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
-    task_hash: int
+    task_hash: int = Field(ge=-(2**53), le=2**53)
     answer: Literal["accept", "reject", "ignore"]
     accept: list[str] | None = Field(None, max_length=200)
     spans: list[Span] | None = Field(None, max_length=5_000)
@@ -94,6 +94,12 @@ def checked_choice(
     feed: Feed, task: dict[str, Any], answer: AnswerIn, index: int
 ) -> list[str]:
     chosen = answer.accept or []
+    if answer.answer == "accept" and not chosen:
+        raise InvalidInput(
+            f"Answer {index}: accepting a choice task needs at least one option in "
+            f"'accept'; choose one, or reject or ignore the task. {NOTHING_STORED}",
+            details={"index": index},
+        )
     valid = {str(option.get("id")) for option in task.get("options") or []}
     unknown = [option for option in chosen if option not in valid]
     if unknown:

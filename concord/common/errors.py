@@ -40,6 +40,11 @@ class NotFound(ConcordError):
     code = "not_found"
 
 
+class MethodNotAllowed(ConcordError):
+    status = 405
+    code = "method_not_allowed"
+
+
 class Conflict(ConcordError):
     status = 409
     code = "conflict"

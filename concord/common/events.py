@@ -65,11 +65,22 @@ class FeedCreated(_Event):
     dataset_id: Id
     name: Name
     interface: Interface
-    labels: list[Label] = Field(max_length=1_000)
+    labels: list[Label] = Field(max_length=10_000)
     multiple: bool
     overlap: int = Field(ge=1, le=1_000)
     lease_seconds: int = Field(ge=1)
     examples_total: int = Field(ge=0)
+    # The user who created the feed; absent when the cluster re-announces it.
+    actor_id: Id | None = None
+
+
+class ExportStarted(_Event):
+    """A user started an export on the cluster; the control plane audits it."""
+
+    kind: Literal["export.started"] = "export.started"
+    source_kind: Literal["feed", "dataset"]
+    source_id: Id
+    actor_id: Id
 
 
 class AnswerCreated(_Event):
@@ -80,7 +91,7 @@ class AnswerCreated(_Event):
     input_hash: Hash
     task_hash: Hash
     answer: Answer
-    labels: list[Label] = Field(max_length=1_000)
+    labels: list[Label] = Field(max_length=10_000)
 
 
 class AnswerUndone(_Event):
@@ -129,6 +140,7 @@ Event = Annotated[
         DatasetCreated,
         DatasetImported,
         FeedCreated,
+        ExportStarted,
         AnswerCreated,
         AnswerUndone,
         AgreementComputed,

@@ -10,7 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from concord.common.errors import ConcordError, PayloadTooLarge
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from concord.common.errors import (
+    ConcordError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +32,34 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status >= 500:
             logger.error("%s %s failed: %s", request.method, request.url.path, exc.code)
         return JSONResponse(exc.to_dict(), status_code=exc.status)
+
+    @app.exception_handler(OperationalError)
+    async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:
+        if "locked" not in str(exc.orig).lower():
+            raise exc
+        logger.warning(
+            "%s %s: database busy past the timeout", request.method, request.url.path
+        )
+        error = Unavailable(
+            "The database is busy with a long write, such as a large import; "
+            "retry in a few seconds."
+        )
+        return JSONResponse(
+            error.to_dict(), status_code=error.status, headers={"Retry-After": "5"}
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: NotFound, 405: MethodNotAllowed}
+        error_class = codes.get(exc.status_code)
+        if error_class is None:
+            body = {"error": {"code": "http_error", "message": str(exc.detail)}}
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        error = error_class(
+            f"{request.method} {request.url.path}: {exc.detail}. See /docs for "
+            "the routes this server offers."
+        )
+        return JSONResponse(error.to_dict(), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(

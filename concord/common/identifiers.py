@@ -23,3 +23,16 @@ def safe_id(value: str) -> str:
 
 # Label names and option ids: letters, digits and a few separators, no free text.
 LABEL_PATTERN = re.compile(r"[\w.:/\-]{1,64}")
+# The most label names one feed may declare to the control plane.
+MAX_LABELS = 10_000
+
+
+def safe_label(value: str) -> str:
+    """Return ``value`` if it is a valid label name, else a stable hash of it.
+
+    Option ids in imported tasks can be any string; one that is not a plain
+    label name reaches the control plane only as its hash.
+    """
+    if LABEL_PATTERN.fullmatch(value):
+        return value
+    return "h-" + hashlib.blake2b(value.encode("utf-8"), digest_size=8).hexdigest()

@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 
 INPUT_KEYS = ("text", "image", "html", "input")
+# JavaScript numbers hold integers exactly up to 2**53.
+MAX_SAFE_HASH = 2**53
 TASK_KEYS = ("spans", "label", "options")
 ANSWERS = ("accept", "reject", "ignore")
 ANNOTATION_KEYS = (
@@ -113,8 +115,8 @@ def validate_task(task: Any) -> dict[str, Any]:
     if "text" in task and not isinstance(text, str):
         raise TaskError(f"'text' must be a string, got {type(text).__name__}")
     for key in ("_input_hash", "_task_hash"):
-        if key in task and task[key] is not None and not _is_int(task[key]):
-            raise TaskError(f"'{key}' must be an integer, got {task[key]!r}")
+        if key in task and task[key] is not None:
+            _check_hash(key, task[key])
     if "answer" in task and task["answer"] not in ANSWERS:
         raise TaskError(
             f"'answer' must be one of accept, reject, ignore; got {task['answer']!r}"
@@ -130,6 +132,16 @@ def validate_task(task: Any) -> dict[str, Any]:
     if "accept" in task and not isinstance(task["accept"], list):
         raise TaskError(f"'accept' must be a list of option ids, got {task['accept']!r}")
     return task
+
+
+def _check_hash(key: str, value: Any) -> None:
+    if not _is_int(value):
+        raise TaskError(f"'{key}' must be an integer, got {value!r}")
+    if not -MAX_SAFE_HASH <= value <= MAX_SAFE_HASH:
+        raise TaskError(
+            f"'{key}' is {value}, outside +-2**53, which browsers cannot carry "
+            "exactly; remove the key and Concord computes a hash"
+        )
 
 
 def _is_int(value: Any) -> bool:

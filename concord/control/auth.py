@@ -1,8 +1,9 @@
-"""Who is asking: API callers by bearer token, and their rights in a project.
+"""Caller identification (users by API token, clusters by secret) and rights
+in a project.
 
 The JSON API takes only ``Authorization: Bearer cct_...``. The browser session
-cookie works on the HTML pages alone (see ``pages.py``), so a page on another
-site cannot make a logged-in browser call the API.
+cookie works on the HTML pages alone (see ``authorization.py``), so a page on
+another site cannot make a logged-in browser call the API.
 """
 
 from __future__ import annotations
@@ -12,29 +13,33 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from concord.common.errors import Forbidden, NotFound, Unauthorized
+from concord.common.permissions import role_meets
 from concord.control.database import get_session
-from concord.control.models import ApiToken, Membership, Project, User, utcnow
+from concord.control.models import (
+    ApiToken,
+    Cluster,
+    Feed,
+    FeedMember,
+    Membership,
+    Project,
+    User,
+    utcnow,
+)
 from concord.control.security import API_TOKEN_PREFIX, sha256_hex
 
 logger = logging.getLogger(__name__)
 
-ROLE_RANK = {"annotator": 1, "reviewer": 2, "manager": 3}
 # An instance admin acts as a manager in projects they are not a member of.
 ADMIN_ROLE = "manager"
 # Recording every use would write on every request; once a minute is enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
-api_bearer = HTTPBearer(
-    scheme_name="ApiToken",
-    description="An API token (cct_...) from POST /api/auth/login.",
-    auto_error=False,
-)
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
 @dataclass(frozen=True)
@@ -54,18 +59,19 @@ class ProjectAccess:
     role: str
     is_member: bool
 
+    @property
+    def sees_all_feeds(self) -> bool:
+        """Whether the user reaches every feed: admins, reviewers and managers."""
+        return self.user.is_admin or self.role in ("reviewer", "manager")
 
-def api_caller(
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(api_bearer)],
-    session: Annotated[Session, Depends(get_session)],
-) -> Caller:
-    """FastAPI dependency: the user whose API token is in the request."""
-    if credentials is None:
+
+def caller_from_token(session: Session, token: str | None) -> Caller:
+    """Return the active user whose API token this is; raise Unauthorized if none."""
+    if not token:
         raise Unauthorized(
             "Missing API token: send 'Authorization: Bearer <token>'. "
             "Get a token with POST /api/auth/login."
         )
-    token = credentials.credentials
     row = None
     if token.startswith(API_TOKEN_PREFIX):
         row = session.scalars(
@@ -87,16 +93,19 @@ def _touch(session: Session, token: ApiToken) -> None:
         session.commit()
 
 
-def admin_caller(caller: Annotated[Caller, Depends(api_caller)]) -> Caller:
-    """FastAPI dependency: the caller, who must be an instance admin."""
-    if not caller.user.is_admin:
-        raise Forbidden("Only an administrator can do this; ask one of your admins.")
-    return caller
-
-
-CallerDep = Annotated[Caller, Depends(api_caller)]
-AdminDep = Annotated[Caller, Depends(admin_caller)]
-SessionDep = Annotated[Session, Depends(get_session)]
+def cluster_from_secret(session: Session, secret: str | None) -> Cluster:
+    """Return the cluster whose secret this is; raise Unauthorized if none."""
+    cluster = None
+    if secret:
+        cluster = session.scalars(
+            select(Cluster).where(Cluster.secret_hash == sha256_hex(secret))
+        ).one_or_none()
+    if cluster is None:
+        raise Unauthorized(
+            "Missing or invalid cluster secret: send 'Authorization: Bearer "
+            "<cluster secret>'. A cluster that lost its secret joins again."
+        )
+    return cluster
 
 
 def project_access(session: Session, user: User, project_id: str) -> ProjectAccess:
@@ -124,8 +133,18 @@ def require_role(access: ProjectAccess, minimum: str) -> None:
     """
     if access.user.is_admin:
         return
-    if ROLE_RANK[access.role] < ROLE_RANK[minimum]:
+    if not role_meets(access.role, minimum):  # type: ignore[arg-type]
         raise Forbidden(
             f"Your role in project '{access.project.name}' is {access.role}; "
             f"this needs {minimum} or higher. Ask a project manager."
         )
+
+
+def may_annotate(session: Session, access: ProjectAccess, feed: Feed) -> bool:
+    """Tell whether the user may work on ``feed``: reviewers, managers and
+    admins always; annotators when they are members of the feed."""
+    if feed.project_id != access.project.id:
+        return False
+    if access.sees_all_feeds:
+        return True
+    return session.get(FeedMember, (feed.id, access.user.id)) is not None

@@ -18,14 +18,14 @@ from datetime import timedelta
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Depends, Security
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from concord.common.errors import Conflict, InvalidInput, Unauthorized
-from concord.control.auth import AdminDep, SessionDep
-from concord.control.database import get_session
+from concord.control import audit
+from concord.control.auth import SessionDep
+from concord.control.authorization import GrantDep
 from concord.control.models import Cluster, JoinToken, utcnow
 from concord.control.schemas import ClusterOut, JoinIn, JoinOut, JoinTokenOut
 from concord.control.security import (
@@ -40,12 +40,6 @@ from concord.control.state import get_signer
 logger = logging.getLogger(__name__)
 
 JOIN_TOKEN_LIFETIME = timedelta(hours=24)
-
-cluster_bearer = HTTPBearer(
-    scheme_name="ClusterSecret",
-    description="The cluster secret returned by POST /api/clusters/join.",
-    auto_error=False,
-)
 
 
 def create_join_token(session: Session) -> tuple[str, JoinToken]:
@@ -117,6 +111,14 @@ def join_cluster(
         )
     token.used_at = utcnow()
     token.cluster_id = cluster.id
+    audit.record(
+        session,
+        "cluster.joined",
+        actor_name=f"cluster:{name}",
+        object_type="cluster",
+        object_id=cluster.id,
+        details={"join_token_id": token.id, "url": url},
+    )
     session.commit()
     return JoinOut(
         cluster_id=cluster.id,
@@ -152,28 +154,6 @@ def list_clusters(session: Session) -> list[Cluster]:
     return list(session.scalars(select(Cluster).order_by(Cluster.name)))
 
 
-def cluster_caller(
-    credentials: Annotated[
-        HTTPAuthorizationCredentials | None, Security(cluster_bearer)
-    ],
-    session: Annotated[Session, Depends(get_session)],
-) -> Cluster:
-    """FastAPI dependency: the cluster whose secret is in the request."""
-    cluster = None
-    if credentials is not None:
-        cluster = session.scalars(
-            select(Cluster).where(
-                Cluster.secret_hash == sha256_hex(credentials.credentials)
-            )
-        ).one_or_none()
-    if cluster is None:
-        raise Unauthorized(
-            "Missing or invalid cluster secret: send 'Authorization: Bearer "
-            "<cluster secret>'. A cluster that lost its secret joins again."
-        )
-    return cluster
-
-
 def cluster_out(cluster: Cluster) -> ClusterOut:
     return ClusterOut(
         id=cluster.id, name=cluster.name, url=cluster.url, joined_at=cluster.joined_at
@@ -194,14 +174,25 @@ def join(
 
 
 @router.post("/join-tokens")
-def new_join_token(_: AdminDep, session: SessionDep) -> JoinTokenOut:
+def new_join_token(
+    request: Request, grant: GrantDep, session: SessionDep
+) -> JoinTokenOut:
     """Create a join token that one cluster can use within 24 hours (admins only)."""
     token, row = create_join_token(session)
+    audit.record(
+        session,
+        "join_token.created",
+        actor=grant.caller,
+        object_type="join_token",
+        object_id=row.id,
+        address=audit.client_address(request),
+    )
+    session.commit()
     assert row.expires_at is not None
     return JoinTokenOut(join_token=token, expires_at=row.expires_at)
 
 
 @router.get("")
-def clusters(_: AdminDep, session: SessionDep) -> list[ClusterOut]:
+def clusters(grant: GrantDep, session: SessionDep) -> list[ClusterOut]:
     """List the joined clusters (admins only)."""
     return [cluster_out(cluster) for cluster in list_clusters(session)]

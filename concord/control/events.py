@@ -15,9 +15,9 @@ import logging
 import re
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy import select
@@ -33,11 +33,13 @@ from concord.common.events import (
     DatasetCreated,
     DatasetImported,
     EventBatch,
+    ExportStarted,
     FeedCreated,
     GoldBuilt,
 )
+from concord.control import audit
 from concord.control.auth import SessionDep
-from concord.control.clusters import cluster_caller
+from concord.control.authorization import GrantDep, source_project_id
 from concord.control.models import (
     AgreementResult,
     Answer,
@@ -50,7 +52,6 @@ from concord.control.models import (
     ReceivedEvent,
     User,
 )
-from concord.control.results import source_project_id
 from concord.control.schemas import IngestResult, Rejection
 
 logger = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ AnyEvent = (
     DatasetCreated
     | DatasetImported
     | FeedCreated
+    | ExportStarted
     | AnswerCreated
     | AnswerUndone
     | AgreementComputed
@@ -134,6 +136,15 @@ def apply_event(session: Session, cluster: Cluster, event: AnyEvent) -> None:
             _dataset_imported(session, project, event)
         case FeedCreated():
             _feed_created(session, project, event)
+        case ExportStarted():
+            _audit_from_cluster(
+                session,
+                project,
+                "export.started",
+                event.actor_id,
+                event.source_kind,
+                event.source_id,
+            )
         case AnswerCreated():
             _answer_created(session, project, event)
         case AnswerUndone():
@@ -240,6 +251,7 @@ def _feed_created(session: Session, project: Project, event: FeedCreated) -> Non
             "feed_in_other_project",
             f"feed '{event.feed_id}' belongs to another project",
         )
+    created = feed is None
     if feed is None:
         feed = Feed(id=event.feed_id, project_id=project.id, created_at=created_at)
         session.add(feed)
@@ -253,6 +265,31 @@ def _feed_created(session: Session, project: Project, event: FeedCreated) -> Non
     if _is_newer(created_at, feed.totals_at):
         feed.examples_total = event.examples_total
         feed.totals_at = created_at
+    if created and event.actor_id is not None:
+        _audit_from_cluster(
+            session, project, "feed.created", event.actor_id, "feed", event.feed_id
+        )
+
+
+def _audit_from_cluster(
+    session: Session,
+    project: Project,
+    action: str,
+    actor_id: str,
+    object_type: str,
+    object_id: str,
+) -> None:
+    """Record in the audit log an action that a user took on the cluster."""
+    actor = session.get(User, actor_id)
+    audit.record(
+        session,
+        action,
+        actor=actor,
+        actor_name=None if actor is not None else actor_id,
+        object_type=object_type,
+        object_id=object_id,
+        project_id=project.id,
+    )
 
 
 def _feed_in_project(session: Session, project: Project, feed_id: str) -> Feed:
@@ -286,9 +323,11 @@ def _answer_created(session: Session, project: Project, event: AnswerCreated) ->
     declared = set(feed.labels)
     undeclared = sorted({label for label in event.labels if label not in declared})
     if undeclared:
+        # The labels themselves are not repeated: a rejected value may be data.
         raise EventRejected(
             "undeclared_label",
-            f"labels {undeclared} are not among the labels of feed '{feed.id}'",
+            f"{len(undeclared)} of the event's labels are not among the labels of "
+            f"feed '{feed.id}'; send only labels the feed declared",
         )
     if session.get(Answer, event.annotation_id) is not None:
         raise EventRejected(
@@ -430,9 +469,8 @@ router = APIRouter(prefix="/api", tags=["events"], route_class=EventBatchRoute)
 
 @router.post("/events")
 def receive_events(
-    batch: EventBatch,
-    cluster: Annotated[Cluster, Depends(cluster_caller)],
-    session: SessionDep,
+    batch: EventBatch, grant: GrantDep, session: SessionDep
 ) -> IngestResult:
     """Apply a batch of events from a cluster, each event id once."""
-    return ingest_batch(session, cluster, batch)
+    assert grant.cluster is not None, "POST /api/events needs the cluster level"
+    return ingest_batch(session, grant.cluster, batch)

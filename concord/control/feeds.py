@@ -6,27 +6,11 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from concord.common.errors import NotFound
-from concord.control.auth import CallerDep, ProjectAccess, SessionDep, project_access
-from concord.control.models import Answer, Dataset, Feed, User
+from concord.control.auth import ProjectAccess, SessionDep
+from concord.control.authorization import GrantDep
+from concord.control.models import Answer, Dataset, Feed, FeedMember
 from concord.control.progress import Progress, compute_progress
 from concord.control.schemas import DatasetOut, FeedOut
-
-
-def feed_access(
-    session: Session, user: User, feed_id: str
-) -> tuple[Feed, ProjectAccess]:
-    """Return a feed and the user's access to its project; NotFound for non-members."""
-    feed = session.get(Feed, feed_id)
-    if feed is not None:
-        try:
-            return feed, project_access(session, user, feed.project_id)
-        except NotFound:
-            pass
-    raise NotFound(
-        f"Feed '{feed_id}' not found. List a project's feeds with "
-        "GET /api/projects/{project_id}/feeds."
-    )
 
 
 def list_datasets(session: Session, project_id: str) -> list[DatasetOut]:
@@ -56,9 +40,31 @@ def list_datasets(session: Session, project_id: str) -> list[DatasetOut]:
     ]
 
 
-def list_feeds(session: Session, project_id: str) -> list[Feed]:
-    query = select(Feed).where(Feed.project_id == project_id).order_by(Feed.name)
+def visible_feeds(session: Session, access: ProjectAccess) -> list[Feed]:
+    """Return the project's feeds the user may work on: every feed for
+    reviewers, managers and admins, the feeds they are a member of for
+    annotators."""
+    query = (
+        select(Feed)
+        .where(Feed.project_id == access.project.id)
+        .order_by(Feed.name, Feed.id)
+    )
+    if not access.sees_all_feeds:
+        query = query.join(FeedMember, FeedMember.feed_id == Feed.id).where(
+            FeedMember.user_id == access.user.id
+        )
     return list(session.scalars(query))
+
+
+def progress_for(session: Session, access: ProjectAccess, feed: Feed) -> Progress:
+    """Return a feed's progress; an annotator sees only their own row of
+    per-annotator counts."""
+    progress = compute_progress(session, feed)
+    if not access.sees_all_feeds:
+        progress.annotators = [
+            row for row in progress.annotators if row.user_id == access.user.id
+        ]
+    return progress
 
 
 def feed_out(feed: Feed) -> FeedOut:
@@ -80,27 +86,24 @@ router = APIRouter(prefix="/api", tags=["datasets and feeds"])
 
 
 @router.get("/projects/{project_id}/datasets")
-def datasets(
-    project_id: str, caller: CallerDep, session: SessionDep
-) -> list[DatasetOut]:
-    access = project_access(session, caller.user, project_id)
-    return list_datasets(session, access.project.id)
+def datasets(project_id: str, grant: GrantDep, session: SessionDep) -> list[DatasetOut]:
+    return list_datasets(session, grant.project.project.id)
 
 
 @router.get("/projects/{project_id}/feeds")
-def feeds(project_id: str, caller: CallerDep, session: SessionDep) -> list[FeedOut]:
-    access = project_access(session, caller.user, project_id)
-    return [feed_out(feed) for feed in list_feeds(session, access.project.id)]
+def feeds(project_id: str, grant: GrantDep, session: SessionDep) -> list[FeedOut]:
+    """List the feeds of the project that the caller may work on."""
+    return [feed_out(feed) for feed in visible_feeds(session, grant.project)]
 
 
 @router.get("/feeds/{feed_id}")
-def feed(feed_id: str, caller: CallerDep, session: SessionDep) -> FeedOut:
-    found, _ = feed_access(session, caller.user, feed_id)
-    return feed_out(found)
+def feed(feed_id: str, grant: GrantDep) -> FeedOut:
+    assert grant.feed is not None
+    return feed_out(grant.feed)
 
 
 @router.get("/feeds/{feed_id}/progress")
-def progress(feed_id: str, caller: CallerDep, session: SessionDep) -> Progress:
-    """Count examples done and started and each annotator's answers."""
-    found, _ = feed_access(session, caller.user, feed_id)
-    return compute_progress(session, found)
+def progress(feed_id: str, grant: GrantDep, session: SessionDep) -> Progress:
+    """Count examples done and started and the annotators' answers."""
+    assert grant.feed is not None
+    return progress_for(session, grant.project, grant.feed)

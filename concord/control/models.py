@@ -109,6 +109,9 @@ class ApiToken(ControlBase):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    # A label the owner chose, such as "laptop-cli"; "login" for tokens that
+    # POST /api/auth/login created.
+    name: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -296,3 +299,105 @@ class GoldResult(ControlBase):
     event_id: Mapped[str] = mapped_column(String(EXTERNAL_ID_LENGTH))
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class Invitation(ControlBase):
+    """A one-time link that lets a new person create an account in a project.
+
+    Only the SHA-256 of the link's token is stored.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(
+        ForeignKey("projects.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), unique=True)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    used_by: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class FeedMember(ControlBase):
+    """An annotator allowed to work on one feed."""
+
+    __tablename__ = "feed_members"
+
+    feed_id: Mapped[str] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEntry(ControlBase):
+    """One line of the append-only audit log: who did what to which object.
+
+    ``actor_id`` is not a foreign key, so an entry outlives what it names.
+    ``details`` holds ids, role names and counts only.
+    """
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), index=True)
+    actor_name: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    object_type: Mapped[str | None] = mapped_column(String(32))
+    object_id: Mapped[str | None] = mapped_column(
+        String(EXTERNAL_ID_LENGTH), index=True
+    )
+    project_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    address: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LoginFailure(ControlBase):
+    """A failed login, kept for the length of the rate limit window."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64), index=True)
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class OidcIdentity(ControlBase):
+    """The link from an OpenID Connect account (issuer, subject) to a user."""
+
+    __tablename__ = "oidc_identities"
+
+    issuer: Mapped[str] = mapped_column(String(255), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OidcLogin(ControlBase):
+    """A sign-in started at the provider and not yet completed.
+
+    ``id`` is the SHA-256 of the ``state`` parameter. ``browser_hash`` is the
+    SHA-256 of a cookie set on the browser that started the sign-in, so a
+    callback URL is useless in another browser.
+    """
+
+    __tablename__ = "oidc_logins"
+
+    id: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH), primary_key=True)
+    browser_hash: Mapped[str] = mapped_column(String(HASH_HEX_LENGTH))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str | None] = mapped_column(String(128))
+    redirect_uri: Mapped[str] = mapped_column(String(2048))
+    next_path: Mapped[str] = mapped_column(String(2048))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

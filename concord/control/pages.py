@@ -1,8 +1,9 @@
 """The HTML pages: login, the home page and the hand-over to a cluster.
 
-Pages authenticate with the session cookie. Every form carries a CSRF token:
-the login form's is a double-submit cookie (there is no session yet), later
-forms send the session's own token.
+Pages authenticate with the session cookie; ``authorization.authorize``
+checks it and ``check_csrf`` checks the CSRF token of every state-changing
+form of a session. Forms shown before there is a session (login, accepting an
+invitation) use a double-submit cookie instead.
 """
 
 from __future__ import annotations
@@ -13,19 +14,26 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
-from concord.common.errors import NotFound
+from concord.common.errors import ConcordError
+from concord.control import audit
 from concord.control.auth import SessionDep
-from concord.control.feeds import feed_access, list_feeds
-from concord.control.progress import compute_progress
-from concord.control.projects import issue_project_token, visible_projects
+from concord.control.authorization import GrantDep, LoginRequired, PageDenied
+from concord.control.feeds import progress_for, visible_feeds
+from concord.control.models import User
+from concord.control.projects import (
+    issue_project_token,
+    record_token_grant,
+    visible_projects,
+)
+from concord.control.schemas import LoginIn
 from concord.control.security import Passwords, secrets_equal
 from concord.control.sessions import (
     COOKIE_NAME,
-    BrowserSession,
     end_session,
     load_session,
     start_session,
@@ -33,12 +41,13 @@ from concord.control.sessions import (
 from concord.control.settings import ControlSettings
 from concord.control.signing import TokenSigner
 from concord.control.state import get_passwords, get_settings, get_signer
-from concord.control.users import LOGIN_FAILED, authenticate
+from concord.control.throttle import TooManyAttempts
+from concord.control.users import LOGIN_FAILED, password_login
 
 logger = logging.getLogger(__name__)
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-LOGIN_CSRF_COOKIE = "concord_control_csrf"
+FORM_CSRF_COOKIE = "concord_control_csrf"
 
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
 router = APIRouter(include_in_schema=False)
@@ -88,36 +97,79 @@ def render(
     return response
 
 
-def _cookie_session(request: Request, session: SessionDep) -> BrowserSession | None:
-    return load_session(session, request.cookies.get(COOKIE_NAME))
+def render_error(
+    request: Request, status_code: int, message: str, context: dict[str, Any]
+) -> HTMLResponse:
+    return render(request, "error.html", {**context, "message": message}, status_code)
 
 
-BrowserDep = Annotated[BrowserSession | None, Depends(_cookie_session)]
+def install_page_handlers(app: FastAPI) -> None:
+    """Render rejected page requests as a redirect to login or an error page."""
+
+    @app.exception_handler(LoginRequired)
+    async def _login_required(request: Request, exc: LoginRequired) -> Response:
+        return RedirectResponse(
+            f"/login?next={quote(exc.next_path, safe='/')}", status_code=303
+        )
+
+    @app.exception_handler(PageDenied)
+    async def _page_denied(request: Request, exc: PageDenied) -> Response:
+        context: dict[str, Any] = {}
+        if exc.browser is not None:
+            context = {"user": exc.browser.user, "csrf_token": exc.browser.csrf_token}
+        return render_error(request, exc.error.status, exc.error.message, context)
 
 
-def _to_login(next_path: str) -> RedirectResponse:
-    return RedirectResponse(
-        f"/login?next={quote(next_path, safe='/')}", status_code=303
+def form_csrf_token(request: Request) -> str:
+    """Return the double-submit token of this browser, or a new one."""
+    return request.cookies.get(FORM_CSRF_COOKIE) or secrets.token_urlsafe(32)
+
+
+def set_form_csrf_cookie(
+    response: Response, token: str, path: str, settings: ControlSettings
+) -> None:
+    response.set_cookie(
+        FORM_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path=path,
     )
 
 
-def _not_found(request: Request, browser: BrowserSession, message: str) -> HTMLResponse:
-    context = {
-        "user": browser.user,
-        "csrf_token": browser.csrf_token,
-        "message": message,
-    }
-    return render(request, "error.html", context, status_code=404)
+def form_csrf_valid(request: Request, sent: str) -> bool:
+    expected = request.cookies.get(FORM_CSRF_COOKIE, "")
+    return bool(expected) and secrets_equal(expected, sent)
+
+
+def signed_in(
+    session: Session, user: User, settings: ControlSettings, next_path: str
+) -> RedirectResponse:
+    """Start a browser session for ``user`` and redirect to ``next_path``."""
+    cookie_value = start_session(session, user, settings.session_hours)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
+    response.set_cookie(
+        COOKIE_NAME,
+        cookie_value,
+        max_age=settings.session_hours * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
+    return response
 
 
 @router.get("/login")
 def login_page(
     request: Request,
-    browser: BrowserDep,
+    session: SessionDep,
     settings: SettingsDep,
     next_path: Annotated[str, Query(alias="next", max_length=2048)] = "/",
 ) -> Response:
-    if browser is not None:
+    """Show the login form, or go on to ``next`` when already logged in."""
+    if load_session(session, request.cookies.get(COOKIE_NAME)) is not None:
         return RedirectResponse(safe_next(next_path), status_code=303)
     return _login_form(request, settings, safe_next(next_path))
 
@@ -130,22 +182,16 @@ def _login_form(
     username: str = "",
     status_code: int = 200,
 ) -> HTMLResponse:
-    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    csrf = form_csrf_token(request)
     context = {
         "csrf_token": csrf,
         "next": next_path,
         "error": error,
         "username": username,
+        "oidc_label": settings.oidc_button_label if settings.oidc_enabled else None,
     }
     response = render(request, "login.html", context, status_code=status_code)
-    response.set_cookie(
-        LOGIN_CSRF_COOKIE,
-        csrf,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path="/login",
-    )
+    set_form_csrf_cookie(response, csrf, "/login", settings)
     return response
 
 
@@ -162,69 +208,63 @@ def login_submit(
 ) -> Response:
     """Check the CSRF token and the credentials, then start a session."""
     next_path = safe_next(next_path)
-    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not expected or not secrets_equal(expected, csrf_token):
+    if not form_csrf_valid(request, csrf_token):
         error = "The login form expired. Enter your username and password again."
         return _login_form(request, settings, next_path, error, username, 403)
-    user = authenticate(session, passwords, username, password)
-    if user is None:
+    address = audit.client_address(request)
+    credentials = LoginIn(username=username, password=password)
+    try:
+        user = password_login(session, passwords, settings, credentials, address)
+    except TooManyAttempts as exc:
+        response = _login_form(request, settings, next_path, exc.message, username, 429)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except ConcordError:
         return _login_form(request, settings, next_path, LOGIN_FAILED, username, 401)
-    cookie_value = start_session(session, user, settings.session_hours)
-    logger.info("user %s logged in to the web interface", user.username)
-    response = RedirectResponse(next_path, status_code=303)
-    response.set_cookie(
-        COOKIE_NAME,
-        cookie_value,
-        max_age=settings.session_hours * 3600,
-        httponly=True,
-        samesite="lax",
-        secure=settings.cookie_secure,
-        path="/",
+    audit.record(
+        session,
+        "login",
+        actor=user,
+        address=address,
+        details={"method": "password", "via": "web"},
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response = signed_in(session, user, settings, next_path)
+    logger.info("user %s logged in to the web interface", user.username)
+    response.delete_cookie(FORM_CSRF_COOKIE, path="/login")
     return response
 
 
 @router.post("/logout")
-def logout_submit(
-    request: Request,
-    session: SessionDep,
-    browser: BrowserDep,
-    csrf_token: Annotated[str, Form(max_length=128)] = "",
-) -> Response:
-    """End the browser session; a request without the session's CSRF token
-    changes nothing."""
+def logout_submit(request: Request, session: SessionDep, grant: GrantDep) -> Response:
+    """End the browser session; ``check_csrf`` rejected it without the token."""
+    assert grant.browser is not None
+    end_session(session, grant.browser)
+    audit.record(
+        session, "logout", actor=grant.caller, address=audit.client_address(request)
+    )
+    session.commit()
     response = RedirectResponse("/login", status_code=303)
-    if browser is None:
-        response.delete_cookie(COOKIE_NAME, path="/")
-        return response
-    if not secrets_equal(browser.csrf_token, csrf_token):
-        message = "The logout form expired. Use the Log out button again."
-        context = {"user": browser.user, "csrf_token": browser.csrf_token}
-        return render(request, "error.html", {**context, "message": message}, 403)
-    end_session(session, browser)
     response.delete_cookie(COOKIE_NAME, path="/")
     return response
 
 
+def page_context(grant: GrantDep) -> dict[str, Any]:
+    """Return the template values every page of a logged-in user needs."""
+    assert grant.browser is not None
+    return {"user": grant.caller, "csrf_token": grant.browser.csrf_token}
+
+
 @router.get("/")
-def home(request: Request, session: SessionDep, browser: BrowserDep) -> Response:
-    """Render the user's projects, their feeds and each feed's progress."""
-    if browser is None:
-        return _to_login("/")
+def home(request: Request, session: SessionDep, grant: GrantDep) -> Response:
+    """Render the user's projects, the feeds they may work on and their progress."""
     projects = []
-    for access in visible_projects(session, browser.user):
+    for access in visible_projects(session, grant.caller):
         feeds = [
-            compute_progress(session, feed)
-            for feed in list_feeds(session, access.project.id)
+            progress_for(session, access, feed)
+            for feed in visible_feeds(session, access)
         ]
         projects.append({"access": access, "feeds": feeds})
-    context = {
-        "user": browser.user,
-        "csrf_token": browser.csrf_token,
-        "projects": projects,
-    }
-    return render(request, "home.html", context)
+    return render(request, "home.html", {**page_context(grant), "projects": projects})
 
 
 @router.get("/feeds/{feed_id}/open")
@@ -232,7 +272,7 @@ def open_feed(
     feed_id: str,
     request: Request,
     session: SessionDep,
-    browser: BrowserDep,
+    grant: GrantDep,
     settings: SettingsDep,
     signer: Annotated[TokenSigner, Depends(get_signer)],
 ) -> Response:
@@ -241,21 +281,17 @@ def open_feed(
     The token travels in a form body, never in a URL, so it stays out of
     browser history, proxy logs and Referer headers.
     """
-    if browser is None:
-        return _to_login(f"/feeds/{feed_id}/open")
-    try:
-        feed, access = feed_access(session, browser.user, feed_id)
-    except NotFound as exc:
-        return _not_found(request, browser, exc.message)
-    token = issue_project_token(session, signer, settings, access)
+    assert grant.feed is not None
+    token = issue_project_token(session, signer, settings, grant.project)
+    record_token_grant(session, grant.project, audit.client_address(request), "web")
+    session.commit()
     target = urlsplit(token.cluster_url)
     context = {
-        "user": browser.user,
-        "csrf_token": browser.csrf_token,
-        "feed": feed,
+        **page_context(grant),
+        "feed": grant.feed,
         "action": f"{token.cluster_url}/auth/enter",
         "token": token.token,
-        "next": f"/annotate/{feed.id}",
+        "next": f"/annotate/{grant.feed.id}",
     }
     return render(
         request,

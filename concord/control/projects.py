@@ -5,22 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from concord.common.errors import Conflict, InvalidInput, NotFound
-from concord.control.auth import (
-    ADMIN_ROLE,
-    AdminDep,
-    CallerDep,
-    ProjectAccess,
-    SessionDep,
-    project_access,
-    require_role,
-)
+from concord.control import audit
+from concord.control.auth import ADMIN_ROLE, ProjectAccess, SessionDep
+from concord.control.authorization import GrantDep
 from concord.control.clusters import list_clusters
+from concord.control.feed_members import feed_claim
 from concord.control.models import Cluster, Membership, Project, User
 from concord.control.schemas import (
     ClusterTokenOut,
@@ -124,9 +119,9 @@ def project_out(session: Session, access: ProjectAccess) -> ProjectOut:
 
 def set_member(
     session: Session, access: ProjectAccess, username: str, role: str
-) -> MemberOut:
-    """Add a user to the project or change their role; managers and admins only."""
-    require_role(access, "manager")
+) -> tuple[MemberOut, str | None]:
+    """Add a user to the project or change their role; return the member and
+    their previous role (None for a new member). The caller commits."""
     user = find_user(session, username)
     if user is None:
         raise NotFound(
@@ -135,6 +130,7 @@ def set_member(
             details={"username": username},
         )
     membership = session.get(Membership, (access.project.id, user.id))
+    previous = membership.role if membership is not None else None
     if membership is None:
         membership = Membership(
             project_id=access.project.id, user_id=user.id, role=role
@@ -142,9 +138,8 @@ def set_member(
         session.add(membership)
     else:
         membership.role = role
-    session.commit()
     logger.info("user %s is now %s in project %s", user.id, role, access.project.id)
-    return MemberOut(user_id=user.id, username=user.username, role=role)
+    return MemberOut(user_id=user.id, username=user.username, role=role), previous
 
 
 def list_members(session: Session, project_id: str) -> list[MemberOut]:
@@ -176,7 +171,8 @@ def issue_project_token(
         username=access.user.username,
         project_id=access.project.id,
         role=access.role,
-        minutes=settings.access_token_minutes,
+        feeds=feed_claim(session, access),
+        seconds=settings.access_token_seconds,
     )
     return ClusterTokenOut(
         token=token.token,
@@ -188,55 +184,105 @@ def issue_project_token(
 
 
 router = APIRouter(prefix="/api/projects", tags=["projects"])
+SignerDep = Annotated[TokenSigner, Depends(get_signer)]
+SettingsDep = Annotated[ControlSettings, Depends(get_settings)]
 
 
 @router.post("", status_code=201)
 def add_project(
-    body: ProjectCreate, caller: AdminDep, session: SessionDep
+    body: ProjectCreate, request: Request, grant: GrantDep, session: SessionDep
 ) -> ProjectOut:
     """Create a project (admins only)."""
     project = create_project(session, body.name, body.cluster_id)
-    access = ProjectAccess(project, caller.user, ADMIN_ROLE, is_member=False)
+    audit.record(
+        session,
+        "project.created",
+        actor=grant.caller,
+        object_type="project",
+        object_id=project.id,
+        project_id=project.id,
+        address=audit.client_address(request),
+        details={"name": project.name, "cluster_id": project.cluster_id},
+    )
+    session.commit()
+    access = ProjectAccess(project, grant.caller, ADMIN_ROLE, is_member=False)
     return project_out(session, access)
 
 
 @router.get("")
-def projects(caller: CallerDep, session: SessionDep) -> list[ProjectOut]:
+def projects(grant: GrantDep, session: SessionDep) -> list[ProjectOut]:
     """List the caller's projects (every project for an admin)."""
     return [
         project_out(session, access)
-        for access in visible_projects(session, caller.user)
+        for access in visible_projects(session, grant.caller)
     ]
 
 
 @router.get("/{project_id}")
-def project(project_id: str, caller: CallerDep, session: SessionDep) -> ProjectOut:
-    return project_out(session, project_access(session, caller.user, project_id))
+def project(project_id: str, grant: GrantDep, session: SessionDep) -> ProjectOut:
+    return project_out(session, grant.project)
 
 
 @router.put("/{project_id}/members")
 def put_member(
-    project_id: str, body: MemberIn, caller: CallerDep, session: SessionDep
+    project_id: str,
+    body: MemberIn,
+    request: Request,
+    grant: GrantDep,
+    session: SessionDep,
 ) -> MemberOut:
     """Add a member or change a member's role (admins and project managers)."""
-    access = project_access(session, caller.user, project_id)
-    return set_member(session, access, body.username, body.role)
+    member, previous = set_member(session, grant.project, body.username, body.role)
+    audit.record(
+        session,
+        "member.added" if previous is None else "member.role_changed",
+        actor=grant.caller,
+        object_type="user",
+        object_id=member.user_id,
+        project_id=project_id,
+        address=audit.client_address(request),
+        details={"role": member.role, "previous_role": previous},
+    )
+    session.commit()
+    return member
 
 
 @router.get("/{project_id}/members")
-def members(project_id: str, caller: CallerDep, session: SessionDep) -> list[MemberOut]:
-    access = project_access(session, caller.user, project_id)
-    return list_members(session, access.project.id)
+def members(project_id: str, grant: GrantDep, session: SessionDep) -> list[MemberOut]:
+    return list_members(session, grant.project.project.id)
 
 
 @router.post("/{project_id}/cluster-token")
 def cluster_token(
     project_id: str,
-    caller: CallerDep,
+    request: Request,
+    grant: GrantDep,
     session: SessionDep,
-    signer: Annotated[TokenSigner, Depends(get_signer)],
-    settings: Annotated[ControlSettings, Depends(get_settings)],
+    signer: SignerDep,
+    settings: SettingsDep,
 ) -> ClusterTokenOut:
     """Sign a short-lived access token for this project's cluster."""
-    access = project_access(session, caller.user, project_id)
-    return issue_project_token(session, signer, settings, access)
+    token = issue_project_token(session, signer, settings, grant.project)
+    record_token_grant(session, grant.project, audit.client_address(request), "api")
+    session.commit()
+    return token
+
+
+def record_token_grant(
+    session: Session, access: ProjectAccess, address: str, via: str
+) -> None:
+    """Audit that an access token for the cluster was signed for a user."""
+    audit.record(
+        session,
+        "cluster_token.issued",
+        actor=access.user,
+        object_type="project",
+        object_id=access.project.id,
+        project_id=access.project.id,
+        address=address,
+        details={
+            "role": access.role,
+            "cluster_id": access.project.cluster_id,
+            "via": via,
+        },
+    )

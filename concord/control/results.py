@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from concord.common.errors import NotFound
-from concord.control.auth import CallerDep, SessionDep, project_access
-from concord.control.models import AgreementResult, Dataset, Feed, GoldResult, User
-
-SourceKind = Literal["feed", "dataset"]
+from concord.control.auth import SessionDep
+from concord.control.authorization import GrantDep, SourceKind
+from concord.control.models import AgreementResult, GoldResult
 
 
 class SourceResult(BaseModel):
@@ -27,32 +26,19 @@ class SourceResult(BaseModel):
     values: dict[str, Any]
 
 
-def source_project_id(session: Session, kind: SourceKind, source_id: str) -> str | None:
-    """Return the project of a feed or dataset, or None when it is unknown."""
-    model = Feed if kind == "feed" else Dataset
-    row = session.get(model, source_id)
-    return row.project_id if row is not None else None
-
-
 def latest_result(
     session: Session,
-    user: User,
     model: type[AgreementResult] | type[GoldResult],
     kind: SourceKind,
     source_id: str,
 ) -> SourceResult:
-    """Return the stored result for a source the user may see, else NotFound."""
-    project_id = source_project_id(session, kind, source_id)
-    missing = NotFound(f"No {kind} '{source_id}' with reported results was found.")
-    if project_id is None:
-        raise missing
-    try:
-        project_access(session, user, project_id)
-    except NotFound:
-        raise missing from None
+    """Return the stored result for a source; raise NotFound when there is none.
+
+    The caller's right to see the source was checked before.
+    """
     row = session.get(model, (kind, source_id))
     if row is None:
-        raise missing
+        raise NotFound(f"No {kind} '{source_id}' with reported results was found.")
     return SourceResult(
         source_kind=kind,
         source_id=source_id,
@@ -68,15 +54,15 @@ router = APIRouter(prefix="/api", tags=["agreement and gold"])
 
 @router.get("/agreement/{source_kind}/{source_id}")
 def agreement(
-    source_kind: SourceKind, source_id: str, caller: CallerDep, session: SessionDep
+    source_kind: SourceKind, source_id: str, grant: GrantDep, session: SessionDep
 ) -> SourceResult:
     """Return the latest agreement figures computed for a feed or dataset."""
-    return latest_result(session, caller.user, AgreementResult, source_kind, source_id)
+    return latest_result(session, AgreementResult, source_kind, source_id)
 
 
 @router.get("/gold/{source_kind}/{source_id}")
 def gold(
-    source_kind: SourceKind, source_id: str, caller: CallerDep, session: SessionDep
+    source_kind: SourceKind, source_id: str, grant: GrantDep, session: SessionDep
 ) -> SourceResult:
     """Return the latest gold build counts for a feed or dataset."""
-    return latest_result(session, caller.user, GoldResult, source_kind, source_id)
+    return latest_result(session, GoldResult, source_kind, source_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -137,3 +137,61 @@ class IngestResult(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class FeedMembersIn(_Input):
+    usernames: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=1_000
+    )
+
+
+class FeedMembersOut(BaseModel):
+    feed_id: str
+    usernames: list[str]
+
+
+class PasswordChange(_Input):
+    current_password: str = Field(max_length=MAX_PASSWORD_LENGTH)
+    new_password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH, max_length=MAX_PASSWORD_LENGTH
+    )
+
+
+class ApiTokenIn(_Input):
+    name: str = Field(pattern=SLUG_PATTERN)
+
+
+class ApiTokenOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    current: bool
+
+
+class ApiTokenCreated(BaseModel):
+    id: str
+    name: str
+    token: str
+    created_at: datetime
+
+
+class InvitationIn(_Input):
+    role: Role
+
+
+class InvitationCreated(BaseModel):
+    id: str
+    project_id: str
+    role: Role
+    url: str
+    expires_at: datetime
+
+
+class InvitationOut(BaseModel):
+    id: str
+    role: Role
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    status: Literal["pending", "used", "expired", "revoked"]

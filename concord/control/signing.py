@@ -104,11 +104,16 @@ def issue_access_token(
     username: str,
     project_id: str,
     role: str,
-    minutes: int,
+    feeds: list[str],
+    seconds: int,
 ) -> AccessToken:
-    """Sign a token for ``user_id`` acting as ``role`` in one project on one cluster."""
+    """Sign a token for ``user_id`` acting as ``role`` in one project on one cluster.
+
+    ``feeds`` lists the feed ids the user may annotate, or is ``["*"]`` for
+    every feed of the project.
+    """
     issued_at = utcnow().replace(microsecond=0)
-    expires_at = issued_at + timedelta(minutes=minutes)
+    expires_at = issued_at + timedelta(seconds=seconds)
     claims: dict[str, object] = {
         "iss": ISSUER,
         "aud": cluster_id,
@@ -116,6 +121,7 @@ def issue_access_token(
         "name": username,
         "project": project_id,
         "role": role,
+        "feeds": feeds,
         "iat": int(issued_at.timestamp()),
         "exp": int(expires_at.timestamp()),
         "jti": new_id(),

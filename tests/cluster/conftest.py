@@ -68,6 +68,7 @@ class Signer:
         lifetime: int = 900,
         audience: str | None = None,
         key: Ed25519PrivateKey | None = None,
+        feeds: list[str] | None = None,
     ) -> str:
         now = int(time.time())
         claims = {
@@ -77,6 +78,7 @@ class Signer:
             "name": name or user,
             "project": project,
             "role": role,
+            "feeds": ["*"] if feeds is None else feeds,
             "iat": now,
             "exp": now + lifetime,
             "jti": uuid.uuid4().hex,

@@ -189,3 +189,44 @@ def test_new_task_options_redeclared(cluster_app, cluster, signer, import_jsonl)
             select(OutboxEvent.payload).where(OutboxEvent.kind == "feed.created")
         ).all()
     assert [payload["labels"] for payload in payloads] == [["Q1"], ["Q1", "Q2"]]
+
+
+def test_choice_accept_needs_option(cluster, signer, choice_feed) -> None:
+    task = first_task(cluster, signer, choice_feed)
+    response = submit(cluster, signer, choice_feed, task, accept=[])
+    assert response.status_code == 422
+    assert "at least one option" in response.json()["error"]["message"]
+    assert submit(cluster, signer, choice_feed, task, answer="reject").status_code == 200
+
+
+def test_task_hash_out_of_range(cluster, signer, choice_feed) -> None:
+    response = cluster.post(
+        f"/api/feeds/{choice_feed}/answers",
+        json={"answers": [{"answer_id": "big", "task_hash": 2**70, "answer": "accept"}]},
+        headers=signer.headers(role="annotator"),
+    )
+    assert response.status_code == 422
+
+
+def test_free_text_option_ids_cross_hashed(cluster_app, cluster, signer, import_jsonl) -> None:
+    option_id = "Emerson, the American philosopher"
+    task = {"text": "which Emerson", "options": [{"id": option_id, "text": "x"}, {"id": "NIL"}]}
+    dataset = import_jsonl("free-ids", jsonl(task))
+    created = cluster.post(
+        "/api/feeds",
+        json={"dataset_id": dataset["id"], "name": "free-ids", "interface": "choice"},
+        headers=signer.headers(),
+    )
+    assert created.status_code == 201, created.text
+    labels = created.json()["labels"]
+    assert labels[1] == "NIL"
+    assert labels[0].startswith("h-")
+    served = first_task(cluster, signer, created.json()["id"])
+    stored = submit(cluster, signer, created.json()["id"], served, accept=[option_id])
+    assert stored.status_code == 200, stored.text
+    with cluster_app.state.context.db.sessions() as session:
+        payloads = session.scalars(
+            select(OutboxEvent.payload).where(OutboxEvent.kind == "answer.created")
+        ).all()
+    assert payloads[0]["labels"] == [labels[0]]
+    assert option_id not in orjson.dumps(payloads).decode()

@@ -1,4 +1,4 @@
-"""The cluster's migrations build exactly the tables its models describe."""
+"""The cluster's migrations build exactly the tables its models declare."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine
 
 from concord.cluster.database import Database
 from concord.cluster.models import ClusterBase
@@ -14,13 +13,11 @@ from concord.common.db import sqlite_url
 
 
 def test_migrations_match_models(tmp_path: Path) -> None:
-    url = sqlite_url(tmp_path / "cluster.db")
-    database = Database(url)
+    database = Database(sqlite_url(tmp_path / "cluster.db"))
     database.migrate()
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection)
+        differences = compare_metadata(context, ClusterBase.metadata)
     database.dispose()
-    engine = create_engine(url)
-    with engine.connect() as connection:
-        differences = compare_metadata(MigrationContext.configure(connection), ClusterBase.metadata)
-    engine.dispose()
 
     assert differences == []

@@ -122,6 +122,12 @@ def test_annotator_cannot_import(cluster, signer, import_jsonl) -> None:
     assert response.status_code == 403
 
 
+def test_unsafe_hash_rejected(import_jsonl) -> None:
+    result = import_jsonl("hashes", lines({"text": "a", "_task_hash": 2**60}))
+    assert result["status"] == 422
+    assert "2**53" in result["body"]["error"]["message"]
+
+
 def test_imported_answer_text_stays_out_of_question(cluster, signer, import_jsonl) -> None:
     annotated = {
         "text": "Hallo",

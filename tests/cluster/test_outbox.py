@@ -67,3 +67,13 @@ def test_failed_import_writes_no_event(cluster_app, import_jsonl) -> None:
     import_jsonl("bad", b'{"text": "fine"}\nnot json\n')
     kinds = [row.kind for row in outbox_rows(cluster_app)]
     assert kinds == ["dataset.created"]
+
+
+def test_export_reported_for_audit(cluster_app, cluster, signer, import_jsonl) -> None:
+    dataset = import_jsonl("exported", b'{"text": "one"}\n')
+    headers = signer.headers(user="manager-1")
+    assert cluster.get(f"/api/datasets/{dataset['id']}/export", headers=headers).status_code == 200
+    last = outbox_rows(cluster_app)[-1]
+    assert last.kind == "export.started"
+    assert last.payload["actor_id"] == "manager-1"
+    assert last.payload["source_id"] == dataset["id"]

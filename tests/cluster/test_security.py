@@ -82,3 +82,21 @@ def test_oversized_body_rejected(cluster, signer) -> None:
         headers={**signer.headers(), "Content-Type": "application/json"},
     )
     assert response.status_code == 413
+
+
+def test_annotate_page_security_headers(cluster, signer) -> None:
+    headers = signer.headers()
+    dataset = cluster.post("/api/datasets", json={"name": "page"}, headers=headers).json()
+    cluster.post(f"/api/datasets/{dataset['id']}/import", content=b'{"text": "a"}\n', headers=headers)
+    feed = cluster.post(
+        "/api/feeds",
+        json={"dataset_id": dataset["id"], "name": "page", "interface": "binary", "label": "X"},
+        headers=headers,
+    ).json()
+    cluster.post("/auth/enter", data={"token": signer.token(), "next": "/"})
+    page = cluster.get(f"/annotate/{feed['id']}")
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in policy
+    assert "script-src 'self'" in policy
+    assert page.headers["x-frame-options"] == "DENY"

@@ -20,6 +20,7 @@ from .support import (
     FeedSetup,
     JoinedCluster,
     Team,
+    add_feed_members,
     add_member,
     create_project,
     create_user,
@@ -77,8 +78,10 @@ def team(client: TestClient, admin: dict[str, str], cluster: JoinedCluster) -> T
 
 @pytest.fixture
 def feed(client: TestClient, team: Team) -> FeedSetup:
-    """A ner_manual feed with labels PERSON and ORG, overlap 2, 10 examples."""
+    """A ner_manual feed with labels PERSON and ORG, overlap 2, 10 examples,
+    on which alice and bob may annotate."""
     setup, events = feed_events(team, ["PERSON", "ORG"], overlap=2, examples_total=10)
     result = send(client, team.cluster, *events)
     assert len(result["accepted"]) == 2, result
+    add_feed_members(client, team.headers["mia"], setup.feed_id, ["alice", "bob"])
     return setup

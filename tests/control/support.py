@@ -86,6 +86,16 @@ def add_member(
     assert response.status_code == 200, response.text
 
 
+def add_feed_members(
+    client: TestClient, headers: dict[str, str], feed_id: str, usernames: list[str]
+) -> dict[str, Any]:
+    response = client.put(
+        f"/api/feeds/{feed_id}/members", headers=headers, json={"usernames": usernames}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @dataclass
 class Team:
     """A project on the joined cluster with a manager and two annotators."""

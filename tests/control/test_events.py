@@ -146,7 +146,8 @@ def test_rejections_change_nothing(
     reasons = {item["event_id"]: item["reason"] for item in result["rejected"]}
     assert result["accepted"] == [good["event_id"]]
     assert list(reasons) == [item["event_id"] for item in batch]
-    assert "['GPE']" in reasons[undeclared["event_id"]]
+    assert "1 of the event's labels" in reasons[undeclared["event_id"]]
+    assert "GPE" not in reasons[undeclared["event_id"]]
     assert "feed 'no-such-feed' is unknown" in reasons[unknown_feed["event_id"]]
     assert "is not a member" in reasons[not_member["event_id"]]
     assert "is not the cluster that sent" in reasons[wrong_cluster["event_id"]]
@@ -258,6 +259,7 @@ def test_database_holds_only_event_values(
     result = send(client, team.cluster, rejected, stored)
 
     assert result["accepted"] == [stored["event_id"]]
+    assert canary_label not in str(result)
     database = _database_bytes(settings)
     assert stored["annotation_id"].encode() in database
     assert canary_label.encode() not in database
@@ -340,7 +342,7 @@ def test_agreement_and_gold_latest_values(
 
     assert len(result["accepted"]) == 3
     assert [r["event_id"] for r in result["rejected"]] == [unknown["event_id"]]
-    headers = team.headers["bob"]
+    headers = team.headers["mia"]
     stored = client.get(f"/api/agreement/feed/{feed.feed_id}", headers=headers).json()
     built = client.get(f"/api/gold/feed/{feed.feed_id}", headers=headers).json()
     missing = client.get(f"/api/gold/dataset/{feed.dataset_id}", headers=headers)
@@ -354,6 +356,10 @@ def test_agreement_and_gold_latest_values(
         "conflicts": 2,
     }
     assert missing.status_code == 404
+    annotator = client.get(
+        f"/api/agreement/feed/{feed.feed_id}", headers=team.headers["bob"]
+    )
+    assert annotator.status_code == 403
 
 
 def test_feed_of_other_project_rejected(

@@ -265,3 +265,19 @@ def test_session_cookie_not_accepted_by_api(client: TestClient, team: Team) -> N
     response = client.get("/api/me")
 
     assert response.status_code == 401
+
+
+def test_csrf_header_accepted(client: TestClient, team: Team) -> None:
+    browser_login(client, "alice")
+    csrf = parse(client.get("/").text).inputs["csrf_token"]
+
+    wrong = client.post(
+        "/logout", headers={"X-CSRF-Token": "not-the-token"}, follow_redirects=False
+    )
+    right = client.post(
+        "/logout", headers={"X-CSRF-Token": csrf}, follow_redirects=False
+    )
+
+    assert wrong.status_code == 403
+    assert right.status_code == 303
+    assert client.get("/", follow_redirects=False).status_code == 303

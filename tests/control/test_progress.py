@@ -24,9 +24,9 @@ def test_progress_with_overlap_and_undo(
     send(client, team.cluster, *events)
     url = f"/api/feeds/{feed.feed_id}/progress"
 
-    before = client.get(url, headers=team.headers["alice"]).json()
+    before = client.get(url, headers=team.headers["mia"]).json()
     send(client, team.cluster, undo_event(team, alice_first))
-    after = client.get(url, headers=team.headers["alice"]).json()
+    after = client.get(url, headers=team.headers["mia"]).json()
 
     assert before["examples_done"] == 2
     assert before["examples_started"] == 3
@@ -66,6 +66,27 @@ def test_progress_with_overlap_and_undo(
             },
         ],
     }
+
+
+def test_annotator_sees_own_row_only(
+    client: TestClient, team: Team, feed: FeedSetup
+) -> None:
+    send(
+        client,
+        team.cluster,
+        answer_event(team, feed.feed_id, "alice", 1),
+        answer_event(team, feed.feed_id, "bob", 1),
+        answer_event(team, feed.feed_id, "bob", 2),
+    )
+    url = f"/api/feeds/{feed.feed_id}/progress"
+
+    alice = client.get(url, headers=team.headers["alice"]).json()
+    manager = client.get(url, headers=team.headers["mia"]).json()
+
+    assert [row["username"] for row in alice["annotators"]] == ["alice"]
+    assert alice["answers"] == 3
+    assert alice["examples_done"] == 1
+    assert [row["username"] for row in manager["annotators"]] == ["alice", "bob"]
 
 
 def test_undo_of_unknown_answer_rejected(

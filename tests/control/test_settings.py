@@ -15,7 +15,7 @@ ENVIRONMENT = {
     "CONCORD_ADMIN_USERNAME": "root",
     "CONCORD_ADMIN_PASSWORD": "from-env-password",
     "CONCORD_JOIN_TOKEN": "from-env-join-token",
-    "CONCORD_ACCESS_TOKEN_MINUTES": "5",
+    "CONCORD_ACCESS_TOKEN_SECONDS": "300",
     "CONCORD_SESSION_HOURS": "2",
     "CONCORD_COOKIE_SECURE": "true",
     "CONCORD_PASSWORD_HASH_FAST": "true",
@@ -40,7 +40,7 @@ def test_defaults(clean_environment: pytest.MonkeyPatch) -> None:
     assert settings.admin_username == "admin"
     assert settings.admin_password is None
     assert settings.join_token is None
-    assert settings.access_token_minutes == 15
+    assert settings.access_token_seconds == 900
     assert settings.session_hours == 12
     assert settings.cookie_secure is False
     assert settings.password_hash_fast is False
@@ -62,7 +62,7 @@ def test_environment_names(clean_environment: pytest.MonkeyPatch) -> None:
     assert settings.admin_password.get_secret_value() == "from-env-password"
     assert settings.join_token is not None
     assert settings.join_token.get_secret_value() == "from-env-join-token"
-    assert settings.access_token_minutes == 5
+    assert settings.access_token_seconds == 300
     assert settings.session_hours == 2
     assert settings.cookie_secure is True
     assert settings.password_hash_fast is True

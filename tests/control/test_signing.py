@@ -54,7 +54,7 @@ def test_cluster_token_claims(
     assert claims["name"] == username
     assert claims["project"] == team.project_id
     assert claims["role"] == role
-    assert claims["exp"] - claims["iat"] == settings.access_token_minutes * 60
+    assert claims["exp"] - claims["iat"] == settings.access_token_seconds
     expires = datetime.fromisoformat(body["expires_at"])
     assert expires == datetime.fromtimestamp(claims["exp"], UTC)
 

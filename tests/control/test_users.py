@@ -122,3 +122,109 @@ def test_user_routes_are_admin_only(client: TestClient, admin: dict[str, str]) -
     assert listing.status_code == 403
     assert creating.status_code == 403
     assert creating.json()["error"]["code"] == "forbidden"
+
+
+def _browser_session(client: TestClient, username: str) -> str:
+    client.cookies.clear()
+    client.get("/login")
+    response = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": USER_PASSWORD,
+            "csrf_token": client.cookies["concord_control_csrf"],
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    cookie = client.cookies["concord_control"]
+    client.cookies.clear()
+    return cookie
+
+
+def test_deactivation_ends_everything(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    carol = create_user(client, admin, "carol")
+    token = login(client, "carol", USER_PASSWORD)
+    cookie = _browser_session(client, "carol")
+    before = client.get("/", headers={"Cookie": f"concord_control={cookie}"})
+
+    response = client.post(f"/api/users/{carol['id']}/deactivate", headers=admin)
+
+    page = client.get(
+        "/", headers={"Cookie": f"concord_control={cookie}"}, follow_redirects=False
+    )
+    relogin = client.post(
+        "/api/auth/login", json={"username": "carol", "password": USER_PASSWORD}
+    )
+    assert before.status_code == 200
+    assert response.status_code == 200
+    assert response.json()["active"] is False
+    assert client.get("/api/me", headers=token).status_code == 401
+    assert page.status_code == 303
+    assert relogin.status_code == 401
+    assert relogin.json()["error"]["message"] == "Invalid username or password."
+
+
+def test_reactivation_needs_new_login(
+    client: TestClient, admin: dict[str, str]
+) -> None:
+    carol = create_user(client, admin, "carol")
+    old = login(client, "carol", USER_PASSWORD)
+    client.post(f"/api/users/{carol['id']}/deactivate", headers=admin)
+
+    response = client.post(f"/api/users/{carol['id']}/reactivate", headers=admin)
+
+    assert response.json()["active"] is True
+    assert client.get("/api/me", headers=old).status_code == 401
+    assert client.get("/api/me", headers=login(client, "carol", USER_PASSWORD))
+
+
+def test_last_admin_stays_active(client: TestClient, admin: dict[str, str]) -> None:
+    me = client.get("/api/me", headers=admin).json()
+
+    response = client.post(f"/api/users/{me['id']}/deactivate", headers=admin)
+
+    assert response.status_code == 409
+    assert "last active administrator" in response.json()["error"]["message"]
+    assert client.get("/api/me", headers=admin).status_code == 200
+
+
+def test_unknown_user_is_404(client: TestClient, admin: dict[str, str]) -> None:
+    response = client.post("/api/users/nobody/deactivate", headers=admin)
+
+    assert response.status_code == 404
+
+
+def test_password_change(client: TestClient, admin: dict[str, str]) -> None:
+    create_user(client, admin, "carol")
+    current = login(client, "carol", USER_PASSWORD)
+    other = login(client, "carol", USER_PASSWORD)
+    cookie = _browser_session(client, "carol")
+    new_password = "a-brand-new-password"
+
+    wrong = client.put(
+        "/api/me/password",
+        headers=current,
+        json={"current_password": "wrong-password", "new_password": new_password},
+    )
+    changed = client.put(
+        "/api/me/password",
+        headers=current,
+        json={"current_password": USER_PASSWORD, "new_password": new_password},
+    )
+
+    page = client.get(
+        "/", headers={"Cookie": f"concord_control={cookie}"}, follow_redirects=False
+    )
+    assert wrong.status_code == 401
+    assert changed.status_code == 204
+    assert client.get("/api/me", headers=current).status_code == 200
+    assert client.get("/api/me", headers=other).status_code == 401
+    assert page.status_code == 303
+    assert login(client, "carol", new_password)
+    old = client.post(
+        "/api/auth/login", json={"username": "carol", "password": USER_PASSWORD}
+    )
+    assert old.status_code == 401

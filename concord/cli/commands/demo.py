@@ -15,17 +15,25 @@ from concord.cli.terminal import reports_errors, stdout_console
 def demo(
     data_dir: Annotated[
         Path,
-        typer.Option(help="Folder for the demo; wiped on each run if the demo created it."),
+        typer.Option(
+            help="Folder for the demo; wiped on each run if the demo created it."
+        ),
     ] = Path("concord-demo-data"),
-    control_port: Annotated[int, typer.Option(help="Port of the control plane.")] = 8080,
+    control_port: Annotated[
+        int, typer.Option(help="Port of the control plane.")
+    ] = 8080,
     cluster_port: Annotated[int, typer.Option(help="Port of the cluster.")] = 8081,
-    host: Annotated[str, typer.Option(help="Address both planes listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address both planes listen on.")
+    ] = "127.0.0.1",
     serve: Annotated[
         bool, typer.Option(help="Keep serving after the demo until Ctrl-C.")
     ] = True,
     min_agreement: Annotated[
         float,
-        typer.Option(min=0.0, max=1.0, help="Agreement an item needs to enter the gold set."),
+        typer.Option(
+            min=0.0, max=1.0, help="Agreement an item needs to enter the gold set."
+        ),
     ] = 0.7,
     tasks_per_annotator: Annotated[
         int, typer.Option(min=1, help="Tasks each scripted annotator answers.")

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from concord.cli.context import CliContext
-from concord.cli.lookup import LookupFailed, find_feed_on_control
+from concord.cli.context import CliContext, InvalidOptions
+from concord.cli.lookup import find_feed_on_control
 from concord.cli.render import print_progress, table
 from concord.cli.terminal import print_json, reports_errors, stdout_console
 
@@ -63,12 +63,16 @@ def build_feed_request(
     }
     if interface is Interface.binary:
         if not label:
-            raise LookupFailed("A binary feed needs --label, e.g. --label DOCUMENTATION.")
+            raise InvalidOptions(
+                "A binary feed needs --label, e.g. --label DOCUMENTATION."
+            )
         body["label"] = label
     elif interface is Interface.ner_manual:
         names = split_list(labels)
         if not names:
-            raise LookupFailed("An ner_manual feed needs --labels, e.g. --labels ORG,PERSON.")
+            raise InvalidOptions(
+                "An ner_manual feed needs --labels, e.g. --labels ORG,PERSON."
+            )
         body["labels"] = names
     else:
         parsed = parse_options(options)
@@ -86,7 +90,9 @@ def create_feed(
     dataset: Annotated[str, typer.Argument(help="Dataset name or id to annotate.")],
     name: Annotated[str, typer.Argument(help="Name of the new feed.")],
     interface: Annotated[Interface, typer.Option(help="Annotation interface.")],
-    label: Annotated[str | None, typer.Option(help="The label to accept or reject (binary).")] = None,
+    label: Annotated[
+        str | None, typer.Option(help="The label to accept or reject (binary).")
+    ] = None,
     labels: Annotated[
         str | None, typer.Option(help="Comma-separated span labels (ner_manual).")
     ] = None,
@@ -98,13 +104,17 @@ def create_feed(
         ),
     ] = None,
     multiple: Annotated[
-        bool, typer.Option("--multiple", help="Allow several options per task (choice).")
+        bool,
+        typer.Option("--multiple", help="Allow several options per task (choice)."),
     ] = False,
     overlap: Annotated[
         int, typer.Option(min=1, help="Distinct annotators wanted per example.")
     ] = 1,
     lease_seconds: Annotated[
-        int, typer.Option(min=1, help="Seconds a served task stays reserved for its annotator.")
+        int,
+        typer.Option(
+            min=1, help="Seconds a served task stays reserved for its annotator."
+        ),
     ] = 600,
     instructions: Annotated[str, typer.Option(help="Text shown to annotators.")] = "",
 ) -> None:
@@ -113,8 +123,16 @@ def create_feed(
     with context.project(project) as access:
         found = access.dataset(dataset)
         body = build_feed_request(
-            found["id"], name, interface, label, labels, options, multiple,
-            overlap, lease_seconds, instructions,
+            found["id"],
+            name,
+            interface,
+            label,
+            labels,
+            options,
+            multiple,
+            overlap,
+            lease_seconds,
+            instructions,
         )
         feed = access.cluster.create_feed(body)
     stdout_console().print(
@@ -153,6 +171,28 @@ def list_feeds(
     stdout_console().print(table(None, columns, rows))
 
 
+@feed_app.command("add-member")
+@reports_errors
+def add_member(
+    ctx: typer.Context,
+    feed: Annotated[str, typer.Argument(help="Feed name or id.")],
+    usernames: Annotated[
+        list[str], typer.Argument(help="Project members who may annotate the feed.")
+    ],
+    project: Annotated[
+        str | None,
+        typer.Option(help="Project of the feed, when several have one of that name."),
+    ] = None,
+) -> None:
+    """Let project members annotate a feed; annotators see only their feeds."""
+    context: CliContext = ctx.obj
+    with context.control() as client:
+        found = find_feed_on_control(client, feed, project)
+        result = client.set_feed_members(found["id"], usernames)
+    members = ", ".join(result.get("usernames", []))
+    stdout_console().print(f"Feed {found['name']} members: {members}.", markup=False)
+
+
 def _labels(feed: dict[str, Any]) -> list[str]:
     if feed.get("labels"):
         return [str(label) for label in feed["labels"]]
@@ -166,7 +206,8 @@ def progress(
     ctx: typer.Context,
     feed: Annotated[str, typer.Argument(help="Feed name or id.")],
     project: Annotated[
-        str | None, typer.Option(help="Project of the feed, when several have one of that name.")
+        str | None,
+        typer.Option(help="Project of the feed, when several have one of that name."),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:

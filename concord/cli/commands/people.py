@@ -34,8 +34,14 @@ def login(
     context: CliContext = ctx.obj
     with ControlClient(context.control_url) as client:
         token, user = client.login(username, password)
-    path = save_login(context.data_dir, SavedLogin(context.control_url, user.username, token))
-    stdout_console().print(f"Logged in to {context.control_url} as {user.username}; token saved to {path}.", markup=False)
+    path = save_login(
+        context.data_dir, SavedLogin(context.control_url, user.username, token)
+    )
+    stdout_console().print(
+        f"Logged in to {context.control_url} as {user.username}; "
+        f"token saved to {path}.",
+        markup=False,
+    )
 
 
 @user_app.command("create")
@@ -54,7 +60,9 @@ def create_user(
             show_default=False,
         ),
     ],
-    admin: Annotated[bool, typer.Option("--admin", help="Make the user an admin.")] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Make the user an admin.")
+    ] = False,
 ) -> None:
     """Create a user."""
     context: CliContext = ctx.obj
@@ -77,5 +85,8 @@ def list_users(
     if as_json:
         print_json([user.__dict__ for user in users])
         return
-    rows = [[u.username, u.id, "yes" if u.is_admin else "no", "yes" if u.active else "no"] for u in users]
+    rows = [
+        [u.username, u.id, "yes" if u.is_admin else "no", "yes" if u.active else "no"]
+        for u in users
+    ]
     stdout_console().print(table(None, ["username", "id", "admin", "active"], rows))

@@ -28,7 +28,6 @@ HostOption = Annotated[
     str | None,
     typer.Option(help="Address to listen on (default: 127.0.0.1).", show_default=False),
 ]
-PortOption = Annotated[int | None, typer.Option(help="TCP port to listen on.")]
 
 
 @control_app.command("serve")
@@ -63,9 +62,13 @@ def cluster_serve(
 def up(
     ctx: typer.Context,
     data_dir: DataDirOption = None,
-    control_port: Annotated[int, typer.Option(help="Port of the control plane.")] = 8080,
+    control_port: Annotated[
+        int, typer.Option(help="Port of the control plane.")
+    ] = 8080,
     cluster_port: Annotated[int, typer.Option(help="Port of the cluster.")] = 8081,
-    host: Annotated[str, typer.Option(help="Address both planes listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="Address both planes listen on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Start the control plane and a cluster on this machine and keep them running.
 
@@ -81,8 +84,8 @@ def up(
     dead = serve_until_stopped(planes)
     if dead is not None:
         stderr_console().print(
-            f"The {dead.name} plane exited with code {dead.process.returncode}; "
-            f"stopped the other one. Last output of the {dead.name} plane:\n"
+            f"The {dead.title} exited with code {dead.process.returncode}, so the "
+            f"other plane was stopped too. Last output of the {dead.title}:\n"
             f"{dead.log_tail()}",
             markup=False,
         )
@@ -93,7 +96,9 @@ def up(
 def print_running(console: Console, planes: RunningPlanes) -> None:
     """Print the URLs, the data folder and the login state of running planes."""
     console.print("[bold]Concord is running.[/]")
-    console.print(f"  Control plane: {planes.control_url}  (API docs: {planes.control_url}/docs)")
+    console.print(
+        f"  Control plane: {planes.control_url}  (API docs: {planes.control_url}/docs)"
+    )
     console.print(f"  Cluster:       {planes.cluster_url}")
     console.print(f"  Sign in:       {planes.control_url}/login")
     console.print(f"  Data folder:   {planes.data_dir}")
@@ -107,7 +112,8 @@ def print_running(console: Console, planes: RunningPlanes) -> None:
         )
     elif credentials.generated_password is not None:
         console.print(
-            f"  Admin login:   {credentials.username} / {credentials.generated_password}"
+            f"  Admin login:   {credentials.username} / "
+            f"{credentials.generated_password}"
             "  (shown only this once: write it down)",
             markup=False,
         )

@@ -32,7 +32,8 @@ def create_project(
     with context.control() as client:
         project = client.create_project(name)
     stdout_console().print(
-        f"Created project {project.name} ({project.id}) on cluster {project.cluster_url}.",
+        f"Created project {project.name} ({project.id}) "
+        f"on cluster {project.cluster_url}.",
         markup=False,
     )
 

@@ -43,50 +43,65 @@ class LineTooLong(PayloadTooLarge):
         )
 
 
+class LineSplitter:
+    """Turn byte chunks into numbered lines, keeping only the unfinished tail."""
+
+    def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.line_number = 0
+        self._buffer = b""
+        self._started = False
+
+    def feed(self, chunk: bytes) -> list[tuple[int, bytes]]:
+        self._buffer += chunk
+        if not self._started:
+            # A byte order mark may arrive split over several small chunks.
+            if len(self._buffer) < len(BOM):
+                return []
+            self._drop_bom()
+        *complete, self._buffer = self._buffer.split(b"\n")
+        lines = []
+        for raw in complete:
+            self.line_number += 1
+            lines.append((self.line_number, raw))
+        if len(self._buffer) > self.max_line_bytes:
+            raise LineTooLong(self.line_number + 1, self.max_line_bytes)
+        return lines
+
+    def _drop_bom(self) -> None:
+        self._started = True
+        if self._buffer.startswith(BOM):
+            self._buffer = self._buffer[len(BOM) :]
+
+    def finish(self) -> list[tuple[int, bytes]]:
+        if not self._started:
+            self._drop_bom()
+        if not self._buffer:
+            return []
+        self.line_number += 1
+        return [(self.line_number, self._buffer)]
+
+
 def split_lines(
     chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line)`` from byte chunks, without the newline."""
-    buffer = b""
-    line_number = 0
-    first = True
+    splitter = LineSplitter(max_line_bytes)
     for chunk in chunks:
-        if first and chunk:
-            if chunk.startswith(BOM):
-                chunk = chunk[len(BOM) :]
-            first = False
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for raw in complete:
-            line_number += 1
-            yield line_number, raw
-        if len(buffer) > max_line_bytes:
-            raise LineTooLong(line_number + 1, max_line_bytes)
-    if buffer:
-        yield line_number + 1, buffer
+        yield from splitter.feed(chunk)
+    yield from splitter.finish()
 
 
 async def asplit_lines(
     chunks: AsyncIterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
 ) -> AsyncIterator[tuple[int, bytes]]:
-    """The asynchronous twin of ``split_lines`` for request bodies."""
-    buffer = b""
-    line_number = 0
-    first = True
+    """Yield numbered lines from an asynchronous body, as ``split_lines`` does."""
+    splitter = LineSplitter(max_line_bytes)
     async for chunk in chunks:
-        if first and chunk:
-            if chunk.startswith(BOM):
-                chunk = chunk[len(BOM) :]
-            first = False
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for raw in complete:
-            line_number += 1
-            yield line_number, raw
-        if len(buffer) > max_line_bytes:
-            raise LineTooLong(line_number + 1, max_line_bytes)
-    if buffer:
-        yield line_number + 1, buffer
+        for line in splitter.feed(chunk):
+            yield line
+    for line in splitter.finish():
+        yield line
 
 
 def parse_line(line_number: int, raw: bytes) -> Any | None:

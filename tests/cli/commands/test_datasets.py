@@ -85,7 +85,9 @@ def test_import_non_utf8_line_fails(cli: Cli, project: str, tmp_path: Path) -> N
     assert dataset_row(cli, project, "latin1")["examples"] == 0
 
 
-def test_import_missing_file_is_usage_error(cli: Cli, project: str, tmp_path: Path) -> None:
+def test_import_missing_file_is_usage_error(
+    cli: Cli, project: str, tmp_path: Path
+) -> None:
     result = cli("dataset", "import", project, "x", str(tmp_path / "absent.jsonl"))
 
     assert result.exit_code == 2

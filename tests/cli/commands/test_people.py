@@ -15,7 +15,9 @@ from ..conftest import Cli, assert_ok, unique
 def test_user_create_from_env_password(cli: Cli) -> None:
     username = unique("env")
 
-    result = cli("user", "create", username, env={"CONCORD_USER_PASSWORD": "from-env-password-1"})
+    result = cli(
+        "user", "create", username, env={"CONCORD_USER_PASSWORD": "from-env-password-1"}
+    )
 
     assert_ok(result)
     assert f"Created user {username}" in result.stdout
@@ -28,19 +30,31 @@ def test_user_create_from_env_password(cli: Cli) -> None:
 def test_user_create_prompts_twice(cli: Cli) -> None:
     username = unique("prompt")
 
-    result = cli("user", "create", username, "--admin", input="typed-password-1\ntyped-password-1\n")
+    result = cli(
+        "user",
+        "create",
+        username,
+        "--admin",
+        input="typed-password-1\ntyped-password-1\n",
+    )
 
     assert_ok(result)
     assert f"Created admin {username}" in result.stdout
 
 
-def test_login_saves_private_token(cli: Cli, planes: RunningPlanes, tmp_path: Path) -> None:
+def test_login_saves_private_token(
+    cli: Cli, planes: RunningPlanes, tmp_path: Path
+) -> None:
     username = unique("login")
     assert_ok(cli("user", "create", username, "--password", "login-password-1"))
     folder = tmp_path / "other-machine"
 
     result = Cli(folder)(
-        "--control-url", planes.control_url, "login", "--username", username,
+        "--control-url",
+        planes.control_url,
+        "login",
+        "--username",
+        username,
         input="login-password-1\n",
     )
 
@@ -54,11 +68,17 @@ def test_login_saves_private_token(cli: Cli, planes: RunningPlanes, tmp_path: Pa
     assert saved.token not in result.stdout
 
 
-def test_login_wrong_password_fails(cli: Cli, planes: RunningPlanes, tmp_path: Path) -> None:
+def test_login_wrong_password_fails(
+    cli: Cli, planes: RunningPlanes, tmp_path: Path
+) -> None:
     folder = tmp_path / "wrong"
 
     result = Cli(folder)(
-        "--control-url", planes.control_url, "login", "--username", "admin",
+        "--control-url",
+        planes.control_url,
+        "login",
+        "--username",
+        "admin",
         env={"CONCORD_PASSWORD": "not-the-password"},
     )
 
@@ -75,7 +95,11 @@ def test_saved_login_lets_user_list_projects(
     folder = tmp_path / "plain"
     assert_ok(
         Cli(folder)(
-            "--control-url", planes.control_url, "login", "--username", username,
+            "--control-url",
+            planes.control_url,
+            "login",
+            "--username",
+            username,
             env={"CONCORD_PASSWORD": "plain-password-1"},
         )
     )
@@ -96,11 +120,16 @@ def test_no_token_explains_login(tmp_path: Path) -> None:
     assert "cli-token.json" in result.stderr
 
 
-def test_token_option_overrides_file(cli: Cli, planes: RunningPlanes, tmp_path: Path) -> None:
+def test_token_option_overrides_file(
+    cli: Cli, planes: RunningPlanes, tmp_path: Path
+) -> None:
     assert planes.credentials is not None
 
     result = Cli(tmp_path / "none")(
-        "--control-url", planes.control_url, "project", "list",
+        "--control-url",
+        planes.control_url,
+        "project",
+        "list",
         env={"CONCORD_TOKEN": planes.credentials.token},
     )
     rejected = Cli(tmp_path / "none")(
