@@ -127,9 +127,17 @@ def project(cluster_server: RunningCluster) -> Iterator[Project]:
 
 @dataclass
 class BrowserProblems:
-    """Script errors and alerts seen on any page. An alert means injected code ran."""
+    """Script errors, alerts and blocked content seen on any page.
+
+    An alert means injected code ran; a Content Security Policy report means
+    the page tried to load or run something the cluster's policy forbids.
+    """
 
     messages: list[str] = field(default_factory=list)
+
+    def note_console(self, text: str) -> None:
+        if "Content Security Policy" in text:
+            self.messages.append(f"csp: {text}")
 
 
 OpenFeed = Callable[..., Page]
@@ -159,6 +167,7 @@ def open_feed(browser: Browser, cluster_server: RunningCluster) -> Iterator[Open
         page.set_default_timeout(15_000)
         page.on("pageerror", lambda error: problems.messages.append(f"error: {error}"))
         page.on("dialog", lambda dialog: problems.messages.append(f"alert: {dialog.message}"))
+        page.on("console", lambda message: problems.note_console(message.text))
         token = cluster_server.signer.token(role=role, user=user, name=ANNOTATOR_NAME)
         entered = page.request.post(
             f"{cluster_server.url}/auth/enter",

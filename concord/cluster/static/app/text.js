@@ -38,11 +38,25 @@ export function taskText(task) {
   return "";
 }
 
-// DOMParser builds an inert document: scripts do not run and resources are
-// not fetched, so reading its textContent is a safe way to show HTML as text.
+const ENTITIES = { amp: "&", lt: "<", gt: ">", quot: "\"", apos: "'", nbsp: "\u00a0" };
+
+// Shows HTML as plain text without parsing it into elements: even an inert
+// parse makes Chromium report the inline handlers of hostile markup to the
+// page's Content Security Policy. Scripts, styles, comments and tags are
+// dropped and the common character references decoded.
 export function htmlToText(html) {
-  const parsed = new DOMParser().parseFromString(String(html), "text/html");
-  return parsed.body.textContent || "";
+  return String(html)
+    .replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, "")
+    .replace(/<!--[\s\S]*?-->/g, "")
+    .replace(/<[^>]*>/g, "")
+    .replace(/&(#x[0-9a-f]+|#[0-9]+|[a-z]+);/gi, decodeEntity);
+}
+
+function decodeEntity(match, name) {
+  if (name[0] !== "#") return ENTITIES[name.toLowerCase()] ?? match;
+  const hex = name[1] === "x" || name[1] === "X";
+  const code = hex ? parseInt(name.slice(2), 16) : parseInt(name.slice(1), 10);
+  return code > 0 && code <= 0x10ffff ? String.fromCodePoint(code) : match;
 }
 
 export function snippet(task) {
