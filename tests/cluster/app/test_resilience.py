@@ -215,3 +215,27 @@ def test_two_tabs_answer_each_task_once(project: Project, open_feed: OpenFeed) -
         (texts[2], "accept"),
         (texts[3], "accept"),
     ]
+
+
+def test_done_screen_names_quota(project: Project, open_feed: OpenFeed) -> None:
+    texts = ["First.", "Second.", "Third."]
+    feed_id = project.feed(
+        [{"text": text} for text in texts], name="quota", interface="binary", label="OK",
+        quota=2, lease_seconds=15,
+    )
+    page = open_feed(feed_id)
+    beats: list[str] = []
+    page.on("request", lambda r: beats.append(r.url) if r.url.endswith("/heartbeat") else None)
+
+    expect_task(page, texts[0])
+    # With 15 s leases the page renews them every 5 s while a task is shown.
+    page.wait_for_timeout(5_500)
+    assert len(beats) >= 1
+    page.keyboard.press("a")
+    expect_task(page, texts[1])
+    page.keyboard.press("a")
+    expect(page.locator("#done-reason")).to_have_text(
+        "You have answered your quota of 2 tasks in this feed. Thank you!"
+    )
+    wait_until_sent(page)
+    assert [record["text"] for record in project.export(feed_id)] == texts[:2]

@@ -18,6 +18,10 @@ const PROGRESS_INTERVAL_MS = 1500;
 const PROGRESS_POLL_MS = 30000;
 const RELOAD_BASE_MS = 1000;
 const RELOAD_MAX_MS = 15000;
+// Renewing leases three times per lease period keeps them through a slow
+// request or two.
+const HEARTBEATS_PER_LEASE = 3;
+const MIN_HEARTBEAT_MS = 5000;
 
 function byId(id) {
   return document.getElementById(id);
@@ -80,6 +84,16 @@ export class AnnotationPage {
     this.advance();
     this.refreshProgress();
     window.setInterval(() => this.refreshProgress(), PROGRESS_POLL_MS);
+    const lease = Number(this.feed.lease_seconds) || 600;
+    const beat = Math.max(MIN_HEARTBEAT_MS, (lease * 1000) / HEARTBEATS_PER_LEASE);
+    window.setInterval(() => this.heartbeat(), beat);
+  }
+
+  // Keeps the leases of an annotator still working on a long task. A hidden
+  // tab sends none, so leases of a forgotten tab expire and free their tasks.
+  heartbeat() {
+    if (!this.current || document.visibilityState !== "visible") return;
+    this.api.post(`${this.config.base}/heartbeat`, {}).catch(() => {});
   }
 
   bindControls() {
@@ -383,6 +397,25 @@ export class AnnotationPage {
   markStored(entry, duplicate) {
     this.history.mark(entry.body.answer_id, duplicate ? "saved before" : "saved");
     this.scheduleProgress();
+    // The server answered "no task" while this answer's lease was still
+    // held, so it is asked again now that the answer counts.
+    if (this.doneShown && !this.outbox.entries.length) this.recheck();
+  }
+
+  // Asks the server for tasks again behind the done screen, showing one if
+  // there is one and otherwise only updating the reason.
+  async recheck() {
+    try {
+      await this.queue.fill();
+    } catch (error) {
+      return;
+    }
+    if (this.current || !this.doneShown) return;
+    if (this.queue.length) {
+      this.advance();
+    } else {
+      this.refreshProgress();
+    }
   }
 
   showPending(count, retrySeconds) {
@@ -420,7 +453,9 @@ export class AnnotationPage {
     // The reason can change as the last answers reach the server.
     if (this.doneShown) {
       byId("done-reason").textContent =
-        doneReason(this.feed, this.lastProgress, this.outbox.entries.length);
+        doneReason(
+          this.feed, this.lastProgress, this.outbox.entries.length, this.queue.reason,
+        );
     }
   }
 }

@@ -16,9 +16,14 @@ export function renderProgress(progress) {
   bar.setAttribute("aria-valuemax", String(total));
 }
 
-export function doneReason(feed, progress, pendingCount) {
+export function doneReason(feed, progress, pendingCount, serverReason) {
   const parts = [];
-  if (!progress) {
+  if (serverReason === "quota" && feed.quota) {
+    parts.push(
+      `You have answered your quota of ${plural(feed.quota, "task")} in this feed. ` +
+        "Thank you!",
+    );
+  } else if (!progress) {
     parts.push("The progress of the feed could not be loaded. Try Refresh.");
   } else if (!progress.examples_total) {
     parts.push(

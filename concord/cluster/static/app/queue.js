@@ -19,6 +19,8 @@ export class TaskQueue {
     this.seen = new Set();
     this.fetching = null;
     this.count = FEW_FETCH_COUNT;
+    // Why the server had no new task: "done", "quota" or "leased-by-others".
+    this.reason = null;
   }
 
   // The number of queued tasks below which more are fetched.
@@ -58,6 +60,7 @@ export class TaskQueue {
   async fetch() {
     const data = await this.api.post(`${this.base}/next`, { count: this.count });
     const tasks = data && Array.isArray(data.tasks) ? data.tasks : [];
+    this.reason = data ? data.reason || null : null;
     const longest = Math.max(0, ...tasks.map((task) => String(task.text || "").length));
     this.count = longest > LONG_TEXT ? FEW_FETCH_COUNT : FETCH_COUNT;
     for (const task of tasks) {
