@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -60,5 +61,8 @@ def test_async_twin_matches() -> None:
 
         return [line async for line in asplit_lines(chunks())]
 
-    assert asyncio.run(collect()) == list(split_lines([data]))
+    # A fresh thread has no running event loop, whatever earlier tests left behind.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        collected = pool.submit(asyncio.run, collect()).result()
+    assert collected == list(split_lines([data]))
     assert list(split_lines([data])) == [(1, b"one"), (2, b"two\r"), (3, b"three")]
