@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import labels_of, utcnow
 from concord.cluster.feeds import get_feed
+from concord.cluster.locks import lock_answers
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, new_event_fields
 from concord.cluster.routing import lease_example, render_task
@@ -64,6 +65,7 @@ def submit_answers(
     result = SubmitResult()
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
+        lock_answers(session, feed.id, principal.user_id)
         seen_in_batch: set[int] = set()
         for index, answer in enumerate(batch.answers):
             example = _find_example(session, feed, answer, index)

@@ -7,8 +7,10 @@ a lease; a lease not answered before it expires is deleted and the example
 returns to the pool. Leases the annotator still holds come back first, so a
 reloaded page shows the same task.
 
-Claims run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so two
-annotators asking at once cannot both take the last open slot.
+Claims run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite, a
+per-feed advisory lock on PostgreSQL, see ``concord.cluster.locks``), so two
+annotators asking at once, on one replica or several, cannot both take the
+last open slot.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from concord.cluster.datasets import utcnow
 from concord.cluster.feeds import VIEW_IDS
+from concord.cluster.locks import lock_feed_claims
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.tokenization import Tokenizer
 
@@ -91,6 +94,7 @@ def next_batch(
     tokenizer: Tokenizer,
 ) -> Batch:
     """Return up to ``count`` tasks for the annotator, leasing new ones as needed."""
+    lock_feed_claims(session, feed.id)
     now = utcnow()
     expires = now + timedelta(seconds=feed.lease_seconds)
     expire_leases(session, feed.id, now)

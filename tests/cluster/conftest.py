@@ -31,6 +31,7 @@ from concord.cluster.app import create_app
 from concord.cluster.database import Database
 from concord.cluster.settings import ClusterSettings
 from concord.cluster.state import Membership, save_membership
+from tests.conftest import TestDatabases
 
 ISSUER = "concord-control"
 
@@ -94,10 +95,16 @@ def signer() -> Signer:
     return Signer(key=Ed25519PrivateKey.generate(), cluster_id=uuid.uuid4().hex)
 
 
-def make_joined_app(data_dir: Path, signer: Signer, port: int = 1) -> FastAPI:
-    """A cluster app whose database already contains a membership for ``signer``."""
+def make_joined_app(
+    data_dir: Path, signer: Signer, port: int = 1, database_url: str | None = None
+) -> FastAPI:
+    """A cluster app whose database already contains a membership for ``signer``.
+
+    ``database_url`` None means SQLite in ``data_dir``.
+    """
     settings = ClusterSettings(
         data_dir=data_dir,
+        database_url=database_url,
         port=port,
         control_url=f"http://127.0.0.1:{free_port()}",
         outbox_max_backoff_seconds=60.0,
@@ -120,8 +127,12 @@ def make_joined_app(data_dir: Path, signer: Signer, port: int = 1) -> FastAPI:
 
 
 @pytest.fixture
-def cluster_app(tmp_path: Path, signer: Signer) -> FastAPI:
-    return make_joined_app(tmp_path / "cluster", signer)
+def cluster_app(
+    tmp_path: Path, signer: Signer, test_databases: TestDatabases
+) -> FastAPI:
+    return make_joined_app(
+        tmp_path / "cluster", signer, database_url=test_databases.cluster()
+    )
 
 
 @pytest.fixture
@@ -138,10 +149,14 @@ class RunningCluster:
 
 
 @pytest.fixture
-def cluster_server(tmp_path: Path, signer: Signer) -> Iterator[RunningCluster]:
+def cluster_server(
+    tmp_path: Path, signer: Signer, test_databases: TestDatabases
+) -> Iterator[RunningCluster]:
     """The cluster under a real uvicorn server on 127.0.0.1, in a thread."""
     port = free_port()
-    app = make_joined_app(tmp_path / "cluster", signer, port=port)
+    app = make_joined_app(
+        tmp_path / "cluster", signer, port=port, database_url=test_databases.cluster()
+    )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -24,6 +24,7 @@ from concord.cluster.app import create_app as create_cluster
 from concord.cluster.settings import ClusterSettings
 from concord.control.app import create_app as create_control
 from concord.control.settings import ControlSettings
+from tests.conftest import TestDatabases
 
 from .servers import Served, free_port, serve, wait_until
 
@@ -62,7 +63,7 @@ class Planes:
 
 
 @pytest.fixture
-def planes(tmp_path: Path) -> Iterator[Planes]:
+def planes(tmp_path: Path, test_databases: TestDatabases) -> Iterator[Planes]:
     join_token = uuid.uuid4().hex
     control_port, cluster_port = free_port(), free_port()
     control_url = f"http://127.0.0.1:{control_port}"
@@ -70,6 +71,7 @@ def planes(tmp_path: Path) -> Iterator[Planes]:
         create_control(
             ControlSettings(
                 data_dir=tmp_path,
+                database_url=test_databases.control(),
                 port=control_port,
                 admin_password=ADMIN_PASSWORD,
                 join_token=join_token,
@@ -83,6 +85,7 @@ def planes(tmp_path: Path) -> Iterator[Planes]:
         create_cluster(
             ClusterSettings(
                 data_dir=tmp_path,
+                database_url=test_databases.cluster(),
                 port=cluster_port,
                 control_url=control_url,
                 join_token=join_token,
