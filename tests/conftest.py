@@ -36,7 +36,7 @@ def shared_data() -> Path:
 TEST_DATABASE = os.environ.get("CONCORD_TEST_DATABASE", "sqlite")
 
 
-class TestDatabases:
+class DatabaseFactory:
     """Hands out a fresh database URL per plane, or None for the plane's SQLite file."""
 
     def __init__(self, server: PostgresServer | None) -> None:
@@ -60,9 +60,9 @@ class TestDatabases:
 
 
 @pytest.fixture(scope="session")
-def test_databases() -> Iterator[TestDatabases]:
+def test_databases() -> Iterator[DatabaseFactory]:
     if TEST_DATABASE == "sqlite":
-        yield TestDatabases(None)
+        yield DatabaseFactory(None)
         return
     if TEST_DATABASE != "postgresql":
         pytest.fail(
@@ -71,13 +71,13 @@ def test_databases() -> Iterator[TestDatabases]:
         )
     server = PostgresServer.start()
     try:
-        yield TestDatabases(server)
+        yield DatabaseFactory(server)
     finally:
         server.stop()
 
 
 @pytest.fixture(autouse=True)
-def drop_test_databases(test_databases: TestDatabases) -> Iterator[None]:
+def drop_test_databases(test_databases: DatabaseFactory) -> Iterator[None]:
     """Drop the PostgreSQL databases a test created, so disk use stays flat."""
     before = len(test_databases.created)
     yield

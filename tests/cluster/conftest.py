@@ -31,7 +31,7 @@ from concord.cluster.app import create_app
 from concord.cluster.database import Database
 from concord.cluster.settings import ClusterSettings
 from concord.cluster.state import Membership, save_membership
-from tests.conftest import TestDatabases
+from tests.conftest import DatabaseFactory
 
 ISSUER = "concord-control"
 
@@ -128,7 +128,7 @@ def make_joined_app(
 
 @pytest.fixture
 def cluster_app(
-    tmp_path: Path, signer: Signer, test_databases: TestDatabases
+    tmp_path: Path, signer: Signer, test_databases: DatabaseFactory
 ) -> FastAPI:
     return make_joined_app(
         tmp_path / "cluster", signer, database_url=test_databases.cluster()
@@ -150,7 +150,7 @@ class RunningCluster:
 
 @pytest.fixture
 def cluster_server(
-    tmp_path: Path, signer: Signer, test_databases: TestDatabases
+    tmp_path: Path, signer: Signer, test_databases: DatabaseFactory
 ) -> Iterator[RunningCluster]:
     """The cluster under a real uvicorn server on 127.0.0.1, in a thread."""
     port = free_port()

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from concord.control.app import create_app
 from concord.control.settings import ControlSettings
-from tests.conftest import TestDatabases
+from tests.conftest import DatabaseFactory
 
 from .support import (
     ADMIN_PASSWORD,
@@ -33,7 +33,7 @@ from .support import (
 
 
 @pytest.fixture
-def settings(tmp_path: Path, test_databases: TestDatabases) -> ControlSettings:
+def settings(tmp_path: Path, test_databases: DatabaseFactory) -> ControlSettings:
     return ControlSettings(
         data_dir=tmp_path / "control-data",
         database_url=test_databases.control(),

@@ -14,12 +14,12 @@ import pytest
 
 from concord.cli.client import ControlClient
 from concord.cli.supervisor import RunningPlanes, free_port, start_planes
-from tests.conftest import TestDatabases
+from tests.conftest import DatabaseFactory
 
 T = TypeVar("T")
 
 
-def database_env(test_databases: TestDatabases) -> dict[str, str]:
+def database_env(test_databases: DatabaseFactory) -> dict[str, str]:
     """Environment variables that point both planes at fresh test databases."""
     env: dict[str, str] = {}
     cluster_url, control_url = test_databases.cluster(), test_databases.control()
@@ -35,7 +35,7 @@ TEST_ENV = {"CONCORD_PASSWORD_HASH_FAST": "true"}
 
 @pytest.fixture(scope="module")
 def planes(
-    tmp_path_factory: pytest.TempPathFactory, test_databases: TestDatabases
+    tmp_path_factory: pytest.TempPathFactory, test_databases: DatabaseFactory
 ) -> Iterator[RunningPlanes]:
     data_dir = tmp_path_factory.mktemp("e2e-planes")
     running = start_planes(

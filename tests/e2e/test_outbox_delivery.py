@@ -23,7 +23,7 @@ from concord.cluster.models import OutboxEvent
 from concord.cluster.settings import ClusterSettings
 from concord.control.app import create_app as create_control
 from concord.control.settings import ControlSettings
-from tests.conftest import TestDatabases
+from tests.conftest import DatabaseFactory
 
 from .servers import Served, free_port, serve, wait_until
 
@@ -47,7 +47,7 @@ class Planes:
 
 
 @pytest.fixture
-def planes(tmp_path: Path, test_databases: TestDatabases) -> Iterator[Planes]:
+def planes(tmp_path: Path, test_databases: DatabaseFactory) -> Iterator[Planes]:
     control_port, cluster_port = free_port(), free_port()
     control_url = f"http://127.0.0.1:{control_port}"
     control_settings = ControlSettings(
