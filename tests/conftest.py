@@ -86,3 +86,16 @@ def drop_test_databases(test_databases: DatabaseFactory) -> Iterator[None]:
     for url in test_databases.created[before:]:
         test_databases.server.drop_database(url)
     del test_databases.created[before:]
+
+
+@pytest.fixture(scope="session")
+def postgres_server(test_databases: DatabaseFactory) -> Iterator[PostgresServer]:
+    """A PostgreSQL server for tests that need one whatever CONCORD_TEST_DATABASE says."""
+    if test_databases.server is not None:
+        yield test_databases.server
+        return
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -127,3 +127,29 @@ class PostgresServer:
              "-m", "immediate", "-w", "stop"]
         )
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def database_bytes(url: str) -> bytes:
+    """Everything a database stores, as bytes, for tests that search it for text.
+
+    For SQLite: the file and its write-ahead log, where recent writes live. For
+    PostgreSQL: every row of every table in the public schema, as JSON.
+    """
+    if url.startswith("sqlite"):
+        path = Path(url.removeprefix("sqlite:///"))
+        files = sorted(path.parent.glob(f"{path.name}*"))
+        assert files, f"no database file at {path}"
+        return b"".join(file.read_bytes() for file in files)
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
+        chunks = []
+        for table in tables:
+            for (row,) in connection.execute(f'SELECT row_to_json(t)::text FROM "{table}" t'):
+                chunks.append(row.encode())
+    return b"\n".join(chunks)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from concord.cluster.datasets import utcnow
 from concord.cluster.feeds import VIEW_IDS
-from concord.cluster.locks import lock_feed_claims
+from concord.cluster.locks import lock_answers, lock_feed_claims
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.tokenization import Tokenizer
 
@@ -95,6 +95,8 @@ def next_batch(
 ) -> Batch:
     """Return up to ``count`` tasks for the annotator, leasing new ones as needed."""
     lock_feed_claims(session, feed.id)
+    # Held leases are renewed below, so answers that would delete them wait.
+    lock_answers(session, feed.id, annotator_id)
     now = utcnow()
     expires = now + timedelta(seconds=feed.lease_seconds)
     expire_leases(session, feed.id, now)
