@@ -41,7 +41,7 @@ SOURCE = "raw-reddit-cooking-10k/reddit_r_cooking_sample.jsonl"
 
 
 def peak_rss_mb(pid: int) -> float:
-    """The process's peak resident set size (VmHWM) in MiB."""
+    """Return the peak resident set size (VmHWM) of process ``pid`` in MiB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024

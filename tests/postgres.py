@@ -4,7 +4,7 @@
 folder in a temp dir, with trust authentication on 127.0.0.1 only and a free
 port. When the caller is root the server runs as the ``postgres`` user,
 because PostgreSQL refuses to run as root. ``create_database`` makes a fresh,
-uniquely named database from a template that already holds a plane's schema,
+uniquely named database from a template that already contains a plane's schema,
 which is much faster than running the migrations for every test.
 """
 
