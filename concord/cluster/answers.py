@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import labels_of, utcnow
 from concord.cluster.feeds import check_can_annotate, get_feed
+from concord.cluster.locks import lock_answers
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, new_event_fields
 from concord.cluster.reviews import checked_review_fields
@@ -47,6 +48,7 @@ def submit_answers(
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
         check_can_annotate(feed, principal)
+        lock_answers(session, feed.id, principal.user_id)
         seen_in_batch: set[int] = set()
         for index, answer in enumerate(batch.answers):
             example = _find_example(session, feed, answer, index)

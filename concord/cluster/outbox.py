@@ -5,7 +5,8 @@ its event commit or roll back together. ``OutboxSender`` is a background thread
 that posts pending rows to the control plane in id order, retrying with
 exponential backoff while the control plane is unreachable. The control plane
 deduplicates by event id, so a row sent twice (after a crash between sending and
-marking it delivered) is counted once.
+marking it delivered) is counted once. Replicas that share one PostgreSQL
+database take turns sending (``concord.cluster.locks.try_lock_outbox``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
+from concord.cluster.locks import try_lock_outbox
 from concord.cluster.models import OutboxEvent
 from concord.common.events import EventBatch
 
@@ -119,15 +121,23 @@ class OutboxSender(threading.Thread):
         membership = self.context.membership
         if membership is None:
             return 0
+        with self.context.db.transaction() as turn:
+            # Replicas sharing one PostgreSQL database take turns: the lock
+            # lives until this transaction ends, after the rows are marked.
+            if not try_lock_outbox(turn):
+                return 0
+            return self._deliver_batch(client, membership.cluster_secret)
+
+    def _deliver_batch(self, client: httpx.Client, secret: str) -> int:
         batch = self._pending(self.context.settings.outbox_batch_size)
         if not batch:
             return 0
-        response = self._post(client, membership.cluster_secret, batch)
+        response = self._post(client, secret, batch)
         if response.status_code == 422 and len(batch) > 1:
             # One malformed event must not block the rest: send one at a time.
             settled = 0
             for row in batch:
-                single = self._post(client, membership.cluster_secret, [row])
+                single = self._post(client, secret, [row])
                 settled += self._settle([row], single)
             return settled
         return self._settle(batch, response)

@@ -8,8 +8,10 @@ deleted and the example returns to the pool. Leases the annotator still holds
 come back first, so a reloaded page shows the same task. docs/routing.md lists
 the rules one by one.
 
-Claims run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite), so two
-annotators asking at once cannot both take the last open slot.
+Claims run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite, a
+per-feed advisory lock on PostgreSQL, see ``concord.cluster.locks``), so two
+annotators asking at once, on one replica or several, cannot both take the
+last open slot.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session, aliased
 
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import utcnow
+from concord.cluster.locks import lock_answers, lock_feed_claims
 from concord.cluster.interfaces import TEXT_SPAN_INTERFACES, VIEW_IDS, shown_interface
 from concord.cluster.media import add_image_size
 from concord.cluster.models import Annotation, Example, Feed, Lease, Skip
@@ -269,6 +272,9 @@ def next_batch(
     context: ClusterContext,
 ) -> Batch:
     """Return up to ``count`` tasks for the annotator, leasing new ones as needed."""
+    lock_feed_claims(session, feed.id)
+    # Held leases are renewed below, so answers that would delete them wait.
+    lock_answers(session, feed.id, annotator_id)
     now = utcnow()
     dialect = _dialect(session)
     expires = now + timedelta(seconds=feed.lease_seconds)

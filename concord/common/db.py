@@ -7,6 +7,7 @@ only knows how to open a URL and bring a schema up to date.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
 logger = logging.getLogger(__name__)
+
+# The same wait as SQLite's busy timeout below, for the in-process writer lock.
+BUSY_TIMEOUT_SECONDS = 30
 
 
 class Base(DeclarativeBase):
@@ -36,7 +40,10 @@ def make_engine(url: str) -> Engine:
         )
         event.listen(engine, "connect", _configure_sqlite)
         # Let ``BEGIN IMMEDIATE`` in ``immediate_transaction`` take the write lock.
-        event.listen(engine, "begin", _begin_sqlite)
+        writer = WriterLock()
+        event.listen(engine, "begin", writer.begin)
+        event.listen(engine, "commit", writer.commit)
+        event.listen(engine, "rollback", writer.rollback)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -53,10 +60,49 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _begin_sqlite(connection: Any) -> None:
-    # Every transaction takes the write lock up front. Reads then see a stable
-    # snapshot and a read-then-write never fails halfway with SQLITE_BUSY.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+class WriterLock:
+    """Queues this process's SQLite transactions on a lock instead of SQLite's busy wait.
+
+    Every transaction takes the write lock up front (``BEGIN IMMEDIATE``), so
+    reads see a stable snapshot and a read-then-write never fails halfway with
+    SQLITE_BUSY. SQLite's busy handler waits for a held write lock by sleeping
+    in growing steps, which leaves the database idle between transactions under
+    load; threads of one process wait on this lock instead and start the moment
+    the previous transaction ends. Other processes still meet the busy timeout.
+    """
+
+    def __init__(self) -> None:
+        # A plain lock, because FastAPI may end a transaction on another thread
+        # of its pool than the one that began it.
+        self._lock = threading.Lock()
+
+    def begin(self, connection: Any) -> None:
+        if not self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
+            raise TimeoutError(
+                f"waited {BUSY_TIMEOUT_SECONDS} s for the SQLite write lock; "
+                "another transaction of this process did not end"
+            )
+        try:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def commit(self, connection: Any) -> None:
+        # The event fires before SQLAlchemy's own commit, which is a no-op once
+        # the transaction is committed here; the lock is released only after.
+        self._end(connection, "COMMIT")
+
+    def rollback(self, connection: Any) -> None:
+        self._end(connection, "ROLLBACK")
+
+    def _end(self, connection: Any, statement: str) -> None:
+        try:
+            dbapi_connection = connection.connection.dbapi_connection
+            if dbapi_connection is not None and dbapi_connection.in_transaction:
+                dbapi_connection.execute(statement)
+        finally:
+            self._lock.release()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:

@@ -31,6 +31,7 @@ from concord.cluster.app import create_app
 from concord.cluster.database import Database
 from concord.cluster.settings import ClusterSettings
 from concord.cluster.state import Membership, save_membership
+from tests.conftest import DatabaseFactory
 
 ISSUER = "concord-control"
 
@@ -95,11 +96,19 @@ def signer() -> Signer:
 
 
 def make_joined_app(
-    data_dir: Path, signer: Signer, port: int = 1, media_dir: Path | None = None
+    data_dir: Path,
+    signer: Signer,
+    port: int = 1,
+    media_dir: Path | None = None,
+    database_url: str | None = None,
 ) -> FastAPI:
-    """A cluster app whose database already contains a membership for ``signer``."""
+    """A cluster app whose database already contains a membership for ``signer``.
+
+    ``database_url`` None means SQLite in ``data_dir``.
+    """
     settings = ClusterSettings(
         data_dir=data_dir,
+        database_url=database_url,
         port=port,
         media_dir=media_dir,
         control_url=f"http://127.0.0.1:{free_port()}",
@@ -130,8 +139,15 @@ def media_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def cluster_app(tmp_path: Path, signer: Signer, media_dir: Path) -> FastAPI:
-    return make_joined_app(tmp_path / "cluster", signer, media_dir=media_dir)
+def cluster_app(
+    tmp_path: Path, signer: Signer, media_dir: Path, test_databases: DatabaseFactory
+) -> FastAPI:
+    return make_joined_app(
+        tmp_path / "cluster",
+        signer,
+        media_dir=media_dir,
+        database_url=test_databases.cluster(),
+    )
 
 
 @pytest.fixture
@@ -149,12 +165,20 @@ class RunningCluster:
 
 
 @pytest.fixture
-def cluster_server(tmp_path: Path, signer: Signer) -> Iterator[RunningCluster]:
+def cluster_server(
+    tmp_path: Path, signer: Signer, test_databases: DatabaseFactory
+) -> Iterator[RunningCluster]:
     """The cluster under a real uvicorn server on 127.0.0.1, in a thread."""
     port = free_port()
     media_dir = tmp_path / "media"
     media_dir.mkdir()
-    app = make_joined_app(tmp_path / "cluster", signer, port=port, media_dir=media_dir)
+    app = make_joined_app(
+        tmp_path / "cluster",
+        signer,
+        port=port,
+        media_dir=media_dir,
+        database_url=test_databases.cluster(),
+    )
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from concord.control.app import create_app
 from concord.control.settings import ControlSettings
+from tests.conftest import DatabaseFactory
 
 from .support import (
     ADMIN_PASSWORD,
@@ -32,9 +33,10 @@ from .support import (
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> ControlSettings:
+def settings(tmp_path: Path, test_databases: DatabaseFactory) -> ControlSettings:
     return ControlSettings(
         data_dir=tmp_path / "control-data",
+        database_url=test_databases.control(),
         admin_password=SecretStr(ADMIN_PASSWORD),
         join_token=SecretStr(BOOTSTRAP_JOIN_TOKEN),
         password_hash_fast=True,

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from concord.control.audit import AuditLogIsAppendOnly
 from concord.control.models import AuditEntry
 from concord.control.settings import ControlSettings
+from tests.postgres import database_bytes
 
 from .support import (
     ADMIN_PASSWORD,
@@ -77,8 +78,7 @@ def test_failed_login_recorded(
     assert entries[0]["actor_name"] == "mallory"
     assert entries[0]["actor_id"] is None
     assert entries[0]["address"] == "testclient"
-    files = settings.data_dir.glob("control.db*")
-    database = b"".join(path.read_bytes() for path in files)
+    database = database_bytes(settings.resolved_database_url)
     assert secret.encode() not in database
 
 

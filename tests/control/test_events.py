@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from concord.control.settings import ControlSettings
+from tests.postgres import database_bytes
 
 from .support import (
     FeedSetup,
@@ -33,10 +33,8 @@ def _progress(client: TestClient, team: Team, feed_id: str) -> dict[str, Any]:
 
 
 def _database_bytes(settings: ControlSettings) -> bytes:
-    """The SQLite file and its write-ahead log, where recent writes live."""
-    files = sorted(settings.data_dir.glob("control.db*"))
-    assert files, f"no database in {settings.data_dir}"
-    return b"".join(Path(file).read_bytes() for file in files)
+    """Everything the control database stores (see ``tests.postgres.database_bytes``)."""
+    return database_bytes(settings.resolved_database_url)
 
 
 def test_wrong_secret_rejected(client: TestClient, cluster: JoinedCluster) -> None:

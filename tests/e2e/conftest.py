@@ -14,18 +14,35 @@ import pytest
 
 from concord.cli.client import ControlClient
 from concord.cli.supervisor import RunningPlanes, free_port, start_planes
+from tests.conftest import DatabaseFactory
 
 T = TypeVar("T")
+
+
+def database_env(test_databases: DatabaseFactory) -> dict[str, str]:
+    """Environment variables that point both planes at fresh test databases."""
+    env: dict[str, str] = {}
+    cluster_url, control_url = test_databases.cluster(), test_databases.control()
+    if cluster_url is not None:
+        env["CONCORD_CLUSTER_DATABASE_URL"] = cluster_url
+    if control_url is not None:
+        env["CONCORD_CONTROL_DATABASE_URL"] = control_url
+    return env
 
 # Cheap password hashing: these servers only ever see test passwords.
 TEST_ENV = {"CONCORD_PASSWORD_HASH_FAST": "true"}
 
 
 @pytest.fixture(scope="module")
-def planes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlanes]:
+def planes(
+    tmp_path_factory: pytest.TempPathFactory, test_databases: DatabaseFactory
+) -> Iterator[RunningPlanes]:
     data_dir = tmp_path_factory.mktemp("e2e-planes")
     running = start_planes(
-        data_dir, control_port=free_port(), cluster_port=free_port(), env=TEST_ENV
+        data_dir,
+        control_port=free_port(),
+        cluster_port=free_port(),
+        env={**TEST_ENV, **database_env(test_databases)},
     )
     yield running
     running.stop()

@@ -22,8 +22,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from concord.cluster.app import create_app as create_cluster
 from concord.cluster.settings import ClusterSettings
+from concord.common.db import sqlite_url
 from concord.control.app import create_app as create_control
 from concord.control.settings import ControlSettings
+from tests.conftest import DatabaseFactory
+from tests.postgres import database_bytes
 
 from .servers import Served, free_port, serve, wait_until
 
@@ -59,17 +62,21 @@ class Planes:
     recorder: ResponseRecorder
     data_dir: Path
     servers: list[Served]
+    control_database_url: str
+    cluster_database_url: str
 
 
 @pytest.fixture
-def planes(tmp_path: Path) -> Iterator[Planes]:
+def planes(tmp_path: Path, test_databases: DatabaseFactory) -> Iterator[Planes]:
     join_token = uuid.uuid4().hex
+    control_database, cluster_database = test_databases.control(), test_databases.cluster()
     control_port, cluster_port = free_port(), free_port()
     control_url = f"http://127.0.0.1:{control_port}"
     recorder = ResponseRecorder(
         create_control(
             ControlSettings(
                 data_dir=tmp_path,
+                database_url=control_database,
                 port=control_port,
                 admin_password=ADMIN_PASSWORD,
                 join_token=join_token,
@@ -83,6 +90,7 @@ def planes(tmp_path: Path) -> Iterator[Planes]:
         create_cluster(
             ClusterSettings(
                 data_dir=tmp_path,
+                database_url=cluster_database,
                 port=cluster_port,
                 control_url=control_url,
                 join_token=join_token,
@@ -93,7 +101,15 @@ def planes(tmp_path: Path) -> Iterator[Planes]:
     )
     cluster_url = f"http://127.0.0.1:{cluster_port}"
     wait_until(lambda: httpx.get(f"{cluster_url}/api/health").json()["joined"], "join")
-    yield Planes(control_url, cluster_url, recorder, tmp_path, [cluster, control])
+    yield Planes(
+        control_url,
+        cluster_url,
+        recorder,
+        tmp_path,
+        [cluster, control],
+        control_database or sqlite_url(tmp_path / "control.db"),
+        cluster_database or sqlite_url(tmp_path / "cluster.db"),
+    )
     for served in (cluster, control):
         served.stop()
 
@@ -285,13 +301,11 @@ def test_control_responses_hold_no_text(
     leaked = [text for text in texts if text in sent]
     assert leaked == []
 
-    stored = b"".join(path.read_bytes() for path in planes.data_dir.glob("control.db*"))
+    stored = database_bytes(planes.control_database_url)
     assert CANARY.encode() not in stored
     assert [text for text in texts if text.encode() in stored] == []
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "imported" in logged
     assert CANARY not in logged
     assert [text for text in texts if text in logged] == []
-    assert CANARY.encode() in (planes.data_dir / "cluster.db").read_bytes() or any(
-        CANARY.encode() in path.read_bytes() for path in planes.data_dir.glob("cluster.db*")
-    )
+    assert CANARY.encode() in database_bytes(planes.cluster_database_url)

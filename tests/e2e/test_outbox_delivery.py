@@ -23,6 +23,7 @@ from concord.cluster.models import OutboxEvent
 from concord.cluster.settings import ClusterSettings
 from concord.control.app import create_app as create_control
 from concord.control.settings import ControlSettings
+from tests.conftest import DatabaseFactory
 
 from .servers import Served, free_port, serve, wait_until
 
@@ -46,11 +47,12 @@ class Planes:
 
 
 @pytest.fixture
-def planes(tmp_path: Path) -> Iterator[Planes]:
+def planes(tmp_path: Path, test_databases: DatabaseFactory) -> Iterator[Planes]:
     control_port, cluster_port = free_port(), free_port()
     control_url = f"http://127.0.0.1:{control_port}"
     control_settings = ControlSettings(
         data_dir=tmp_path / "data",
+        database_url=test_databases.control(),
         port=control_port,
         admin_password=ADMIN_PASSWORD,
         join_token=JOIN_TOKEN,
@@ -58,6 +60,7 @@ def planes(tmp_path: Path) -> Iterator[Planes]:
     )
     cluster_settings = ClusterSettings(
         data_dir=tmp_path / "data",
+        database_url=test_databases.cluster(),
         port=cluster_port,
         control_url=control_url,
         join_token=JOIN_TOKEN,

@@ -1,0 +1,66 @@
+"""Transaction locks that make claims and answers exact across replicas.
+
+On SQLite every write transaction already holds the database's one write lock
+from its first statement (``BEGIN IMMEDIATE``), so these functions do nothing
+there. On PostgreSQL several replicas write at once under READ COMMITTED:
+
+- ``lock_feed_claims`` takes a transaction-scoped advisory lock per feed, so
+  claims on one feed run one after another and each one counts the leases and
+  answers the previous claims committed. Row locks alone (``FOR UPDATE SKIP
+  LOCKED``) would not be enough: a claim whose snapshot predates another
+  claim's commit could still lock and lease an example that the other claim
+  just filled up.
+- ``lock_answers`` serializes the answers of one annotator in one feed, so a
+  retry of the same answer sent to two replicas at once is stored once and
+  reported as a duplicate the second time, instead of failing on the unique
+  constraint.
+
+Advisory transaction locks are released at commit or rollback, so nothing is
+held while a person works on a task.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+logger = logging.getLogger(__name__)
+
+# Distinguishes the lock spaces, so a feed lock and an answer lock never collide.
+CLAIMS = "claims"
+ANSWERS = "answers"
+OUTBOX = "outbox"
+
+
+def lock_key(*parts: str) -> int:
+    """A signed 64-bit key for ``pg_advisory_xact_lock`` derived from ``parts``."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def lock_feed_claims(session: Session, feed_id: str) -> None:
+    """Wait until no other transaction is claiming examples of ``feed_id``."""
+    if is_postgresql(session):
+        session.execute(select(func.pg_advisory_xact_lock(lock_key(CLAIMS, feed_id))))
+
+
+def lock_answers(session: Session, feed_id: str, annotator_id: str) -> None:
+    """Wait until no other transaction stores answers of this annotator in this feed."""
+    if is_postgresql(session):
+        session.execute(
+            select(func.pg_advisory_xact_lock(lock_key(ANSWERS, feed_id, annotator_id)))
+        )
+
+
+def try_lock_outbox(session: Session) -> bool:
+    """Whether this transaction may send the outbox; only one replica sends at a time."""
+    if not is_postgresql(session):
+        return True
+    return bool(session.scalar(select(func.pg_try_advisory_xact_lock(lock_key(OUTBOX)))))
