@@ -38,7 +38,9 @@ CHROMIUM_ARGS = [
 ANNOTATOR_NAME = "Ada Lovelace"
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this
+# thread until it stops, which would break later asyncio tests.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         pytest.fail(
