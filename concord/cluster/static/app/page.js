@@ -214,6 +214,8 @@ export class AnnotationPage {
 
   showTask(task, previousAnswer) {
     this.current?.view.detach?.();
+    // Read before the DOM changes, so it costs no extra layout.
+    const scrolled = window.scrollY > 0;
     const View = VIEWS[this.feed.interface] || VIEWS.binary;
     const view = new View(task, this.viewContext);
     this.current = { task, view };
@@ -231,7 +233,8 @@ export class AnnotationPage {
     card.dataset.taskHash = String(task._task_hash);
     card.hidden = false;
     card.setAttribute("aria-busy", "false");
-    if (card.getBoundingClientRect().top < 0) window.scrollTo({ top: 0 });
+    // A new task starts at its top, wherever the last one was scrolled to.
+    if (scrolled) window.scrollTo({ top: 0 });
     byId("done-screen").hidden = true;
     byId("actions").hidden = false;
     this.doneShown = false;
@@ -317,9 +320,14 @@ export class AnnotationPage {
     const entry = { body, task };
     this.history.remember(entry, view.describe());
     this.clearTask();
-    this.outbox.add(entry);
-    this.tabs.answered(task._task_hash);
-    this.advance();
+    try {
+      // The next task is drawn first, so it shows without waiting for the
+      // answer to be saved and sent a few milliseconds later.
+      this.advance();
+    } finally {
+      this.outbox.add(entry);
+      this.tabs.answered(task._task_hash);
+    }
     this.scheduleProgress();
   }
 
