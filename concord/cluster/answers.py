@@ -170,7 +170,7 @@ def build_record(
     answer: AnswerIn,
     index: int,
 ) -> dict[str, Any]:
-    """The full annotated record in Prodigy's format, after checking the answer."""
+    """Check the answer and build the full annotated record in Prodigy's format."""
     record = render_task(session, feed, example, context)
     record["answer"] = answer.answer
     if feed.interface == "review":

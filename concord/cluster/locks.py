@@ -36,7 +36,7 @@ OUTBOX = "outbox"
 
 
 def lock_key(*parts: str) -> int:
-    """A signed 64-bit key for ``pg_advisory_xact_lock`` derived from ``parts``."""
+    """Derive a signed 64-bit ``pg_advisory_xact_lock`` key from ``parts``."""
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 

@@ -1,4 +1,4 @@
-"""Which examples an annotator gets next, and the leases that hold them.
+"""Task routing: the examples an annotator gets next, and the leases on them.
 
 An example is open to an annotator while the number of distinct annotators who
 answered it in the feed plus the live leases on it is below the example's
@@ -146,7 +146,7 @@ def open_examples_query(  # noqa: ANN201
     dialect: str = "sqlite",
     count_leases: bool = True,
 ):
-    """A select of the ids of examples open to ``annotator_id``, in the feed's order.
+    """Build a select of the ids of examples open to ``annotator_id``, in feed order.
 
     With ``count_leases`` false, other annotators' live leases do not fill
     slots. That separates "everything is taken for now" from "nothing is left".
@@ -462,7 +462,7 @@ def lease_example(
 def render_task(
     session: Session, feed: Feed, example: Example, context: ClusterContext
 ) -> dict[str, Any]:
-    """The example as the annotator sees it in this feed's interface."""
+    """Return the example as this feed's interface shows it to the annotator."""
     shown = shown_interface(feed)
     prepare_example(example, shown, context)
     task = dict(example.task)

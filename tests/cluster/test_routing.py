@@ -309,7 +309,7 @@ def test_rule_01_open_needs_a_free_slot_and_no_own_answer_lease_or_skip(cluster,
 def test_rule_02_concurrent_claims_never_take_the_same_last_slot(cluster_app, cluster, signer, import_jsonl) -> None:
     feed_id = make_feed(cluster, signer, import_jsonl, texts(5), overlap=2)
     context = cluster_app.state.context
-    # A second engine on the same file stands in for a second cluster process.
+    # A second engine on the same file plays the part of a second cluster process.
     databases = [context.db, Database(context.db.url)]
     results: dict[str, list[int]] = {}
 
