@@ -16,17 +16,19 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import labels_of, utcnow
 from concord.cluster.feeds import check_can_annotate, get_feed
-from concord.cluster.locks import lock_answers
+from concord.cluster import slots
+from concord.cluster.locks import is_postgresql, lock_answers, lock_feed_claims
 from concord.cluster.models import Annotation, Example, Feed, Lease
-from concord.cluster.outbox import enqueue, new_event_fields
+from concord.cluster.outbox import enqueue, enqueue_many, new_event_fields
 from concord.cluster.reviews import checked_review_fields
-from concord.cluster.routing import lease_example, render_task, renew_leases
+from concord.cluster.routing import Batch, lease_example, next_batch, render_task, renew_leases
+from concord.cluster.slots import example_overlap
 from concord.cluster.security import Principal
 from concord.cluster.validation import AnswerBatch, AnswerIn, checked_fields
 from concord.common.errors import Conflict, InvalidInput
@@ -34,11 +36,25 @@ from concord.common.events import AnswerCreated, AnswerUndone
 
 logger = logging.getLogger(__name__)
 
+ANNOTATIONS = Annotation.__table__
+
 
 @dataclass
 class SubmitResult:
     stored: list[str] = field(default_factory=list)
     duplicates: list[str] = field(default_factory=list)
+    # The next tasks, when the batch asked for them.
+    following: Batch | None = None
+
+
+@dataclass
+class _Known:
+    """What the database holds about a batch's tasks, read in a few queries."""
+
+    examples: dict[int, Example]
+    stored_ids: set[str]
+    answered: set[int]
+    held: set[int]
 
 
 def submit_answers(
@@ -48,67 +64,120 @@ def submit_answers(
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
         check_can_annotate(feed, principal)
+        known = _lookup(session, feed, principal, batch)
+        unleased = not known.held >= {e.id for e in known.examples.values()}
+        if is_postgresql(session) and (unleased or batch.next):
+            # An answer without a live lease takes a free slot, and asking for
+            # next tasks claims: both wait for other claims, taking the locks
+            # in the order a claim takes them.
+            lock_feed_claims(session, feed.id)
         lock_answers(session, feed.id, principal.user_id)
-        seen_in_batch: set[int] = set()
+        if is_postgresql(session):
+            # Another replica may have stored a retry while this one waited.
+            known = _lookup(session, feed, principal, batch)
+        stored: list[Example] = []
+        rows: list[dict[str, Any]] = []
+        events: list[AnswerCreated] = []
         for index, answer in enumerate(batch.answers):
-            example = _find_example(session, feed, answer, index)
-            if _is_duplicate(session, feed, principal, example, answer):
+            example = known.examples.get(answer.task_hash)
+            if example is None:
+                raise InvalidInput(
+                    f"Answer {index}: task hash {answer.task_hash} is not in this feed; "
+                    "answer only tasks from POST /api/feeds/{id}/next. Nothing was stored.",
+                    details={"index": index, "task_hash": answer.task_hash},
+                )
+            if answer.answer_id in known.stored_ids or example.id in known.answered:
                 result.duplicates.append(answer.answer_id)
                 continue
-            if example.id in seen_in_batch:
-                result.duplicates.append(answer.answer_id)
-                continue
-            seen_in_batch.add(example.id)
-            _check_room(session, feed, principal, example, answer, index)
+            if example.id not in known.held:
+                _check_room(session, feed, principal, example, answer, index)
             record = build_record(session, context, feed, example, principal, answer, index)
-            _store(context, session, feed, example, principal, answer, record)
+            row = annotation_row(feed, example, principal, answer, record)
+            rows.append(row)
+            events.append(_created_event(context, feed, example, row))
+            known.answered.add(example.id)
+            known.stored_ids.add(answer.answer_id)
+            stored.append(example)
             result.stored.append(answer.answer_id)
+        if rows:
+            session.connection().execute(insert(ANNOTATIONS), rows)
+            enqueue_many(session, events)
+        _release_leases(session, feed, principal, [example.id for example in stored])
         # Answering is activity, so the tasks still held stay leased.
         renew_leases(session, feed, principal.user_id)
+        if batch.next:
+            result.following = next_batch(session, feed, principal.user_id, batch.next, context)
     if result.stored:
         context.outbox_ready.set()
     return result
 
 
-def _find_example(
-    session: Session, feed: Feed, answer: AnswerIn, index: int
-) -> Example:
-    example = session.scalar(
-        select(Example).where(
-            Example.dataset_id == feed.dataset_id, Example.task_hash == answer.task_hash
+def _lookup(
+    session: Session, feed: Feed, principal: Principal, batch: AnswerBatch
+) -> _Known:
+    hashes = {answer.task_hash for answer in batch.answers}
+    examples = {
+        example.task_hash: example
+        for example in session.scalars(
+            select(Example).where(
+                Example.dataset_id == feed.dataset_id, Example.task_hash.in_(hashes)
+            )
+        )
+    }
+    example_ids = [example.id for example in examples.values()]
+    stored_ids = set(
+        session.scalars(
+            select(Annotation.answer_id).where(
+                Annotation.feed_id == feed.id,
+                Annotation.answer_id.in_({answer.answer_id for answer in batch.answers}),
+            )
         )
     )
-    if example is None:
-        raise InvalidInput(
-            f"Answer {index}: task hash {answer.task_hash} is not in this feed; "
-            "answer only tasks from POST /api/feeds/{id}/next. Nothing was stored.",
-            details={"index": index, "task_hash": answer.task_hash},
+    answered = set(
+        session.scalars(
+            select(Annotation.example_id).where(
+                Annotation.feed_id == feed.id,
+                Annotation.annotator_id == principal.user_id,
+                Annotation.example_id.in_(example_ids),
+            )
         )
-    return example
+    )
+    held = set(
+        session.scalars(
+            select(Lease.example_id).where(
+                Lease.feed_id == feed.id,
+                Lease.annotator_id == principal.user_id,
+                Lease.example_id.in_(example_ids),
+                Lease.expires_at > utcnow(),
+            )
+        )
+    )
+    return _Known(examples=examples, stored_ids=stored_ids, answered=answered, held=held)
 
 
-def _is_duplicate(
-    session: Session,
-    feed: Feed,
-    principal: Principal,
-    example: Example,
-    answer: AnswerIn,
-) -> bool:
-    by_id = session.scalar(
-        select(Annotation.id).where(
-            Annotation.feed_id == feed.id, Annotation.answer_id == answer.answer_id
+def _release_leases(
+    session: Session, feed: Feed, principal: Principal, example_ids: list[int]
+) -> None:
+    """Delete the caller's leases on the answered examples and count the new answers."""
+    if not example_ids:
+        return
+    leases = Lease.__table__.c
+    released = (
+        session.connection()
+        .execute(
+            delete(Lease.__table__)
+            .where(
+                leases.feed_id == feed.id,
+                leases.annotator_id == principal.user_id,
+                leases.example_id.in_(example_ids),
+            )
+            .returning(leases.example_id)
         )
+        .scalars()
+        .all()
     )
-    if by_id is not None:
-        return True
-    by_task = session.scalar(
-        select(Annotation.id).where(
-            Annotation.feed_id == feed.id,
-            Annotation.example_id == example.id,
-            Annotation.annotator_id == principal.user_id,
-        )
-    )
-    return by_task is not None
+    slots.change(session, feed.id, released, leases=-1)
+    slots.change(session, feed.id, example_ids, answers=1)
 
 
 def _check_room(
@@ -127,16 +196,6 @@ def _check_room(
     leases, so overlap stays exact.
     """
     now = utcnow()
-    holds = session.scalar(
-        select(Lease.id).where(
-            Lease.feed_id == feed.id,
-            Lease.example_id == example.id,
-            Lease.annotator_id == principal.user_id,
-            Lease.expires_at > now,
-        )
-    )
-    if holds is not None:
-        return
     answerers = session.scalar(
         select(func.count(func.distinct(Annotation.annotator_id))).where(
             Annotation.feed_id == feed.id, Annotation.example_id == example.id
@@ -152,7 +211,8 @@ def _check_room(
             Lease.expires_at > now,
         )
     )
-    if int(answerers or 0) + int(leases or 0) >= feed.overlap:
+    limit = example_overlap(feed, example.task_hash)
+    if limit is not None and int(answerers or 0) + int(leases or 0) >= limit:
         raise Conflict(
             f"Answer {index}: task {answer.task_hash} was handed to other annotators "
             "after your lease on it expired, and it has all the answers it needs. "
@@ -183,50 +243,43 @@ def build_record(
     return record
 
 
-def _store(
-    context: ClusterContext,
-    session: Session,
+def annotation_row(
     feed: Feed,
     example: Example,
     principal: Principal,
     answer: AnswerIn,
     record: dict[str, Any],
-) -> None:
-    annotation = Annotation(
-        id=uuid.uuid4().hex,
-        dataset_id=feed.dataset_id,
-        example_id=example.id,
+) -> dict[str, Any]:
+    """Return the ``annotations`` row of a checked answer."""
+    return {
+        "id": uuid.uuid4().hex,
+        "dataset_id": feed.dataset_id,
+        "example_id": example.id,
+        "feed_id": feed.id,
+        "annotator_id": principal.user_id,
+        "annotator_name": principal.name,
+        "answer_id": answer.answer_id,
+        "import_key": None,
+        "answer": answer.answer,
+        "labels": labels_of(record),
+        "record": record,
+        "timestamp": record["_timestamp"],
+        "created_at": utcnow(),
+    }
+
+
+def _created_event(
+    context: ClusterContext, feed: Feed, example: Example, row: dict[str, Any]
+) -> AnswerCreated:
+    return AnswerCreated(
+        **new_event_fields(context, feed.project_id),
         feed_id=feed.id,
-        annotator_id=principal.user_id,
-        annotator_name=principal.name,
-        answer_id=answer.answer_id,
-        import_key=None,
-        answer=answer.answer,
-        labels=labels_of(record),
-        record=record,
-        timestamp=record["_timestamp"],
-        created_at=utcnow(),
-    )
-    session.add(annotation)
-    session.execute(
-        delete(Lease).where(
-            Lease.feed_id == feed.id,
-            Lease.example_id == example.id,
-            Lease.annotator_id == principal.user_id,
-        )
-    )
-    enqueue(
-        session,
-        AnswerCreated(
-            **new_event_fields(context, feed.project_id),
-            feed_id=feed.id,
-            annotation_id=annotation.id,
-            annotator_id=principal.user_id,
-            input_hash=example.input_hash,
-            task_hash=example.task_hash,
-            answer=answer.answer,
-            labels=annotation.labels,
-        ),
+        annotation_id=row["id"],
+        annotator_id=row["annotator_id"],
+        input_hash=example.input_hash,
+        task_hash=example.task_hash,
+        answer=row["answer"],
+        labels=row["labels"],
     )
 
 
@@ -242,6 +295,9 @@ def undo_last(context: ClusterContext, principal: Principal, feed_id: str) -> Un
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
         check_can_annotate(feed, principal)
+        # Undo frees a slot and leases it back: it waits for claims like a claim.
+        lock_feed_claims(session, feed.id)
+        lock_answers(session, feed.id, principal.user_id)
         annotation = session.scalar(
             select(Annotation)
             .where(
@@ -256,6 +312,7 @@ def undo_last(context: ClusterContext, principal: Principal, feed_id: str) -> Un
         example = session.get(Example, annotation.example_id)
         assert example is not None
         session.delete(annotation)
+        slots.change(session, feed.id, [example.id], answers=-1)
         lease_example(session, feed, example, principal.user_id)
         enqueue(
             session,

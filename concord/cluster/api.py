@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
@@ -148,17 +149,30 @@ def get_feed(feed_id: str, context: Context, principal: CurrentUser) -> dict[str
 @router.post("/feeds/{feed_id}/next", tags=["annotate"])
 def next_tasks(
     feed_id: str, body: NextRequest, context: Context, principal: CurrentUser
-) -> dict[str, Any]:
+) -> Response:
     with context.db.transaction() as session:
         feed = feeds.get_feed(session, principal, feed_id)
         feeds.check_can_annotate(feed, principal)
         batch = routing.next_batch(session, feed, principal.user_id, body.count, context)
+    return json_response(batch_fields(batch))
+
+
+def batch_fields(batch: routing.Batch) -> dict[str, Any]:
     expires = batch.lease_expires_at
     return {
         "tasks": batch.tasks,
         "lease_expires_at": expires.isoformat() if expires else None,
         "reason": batch.reason,
     }
+
+
+def json_response(body: dict[str, Any]) -> Response:
+    """Encode a large body with orjson, skipping FastAPI's generic encoder.
+
+    Task lists are the biggest bodies the cluster sends and are already plain
+    JSON values, so walking them through ``jsonable_encoder`` only costs time.
+    """
+    return Response(orjson.dumps(body), media_type="application/json")
 
 
 @router.patch("/feeds/{feed_id}", tags=["feeds"])
@@ -195,9 +209,12 @@ def heartbeat(feed_id: str, context: Context, principal: CurrentUser) -> dict[st
 @router.post("/feeds/{feed_id}/answers", tags=["annotate"])
 def submit_answers(
     feed_id: str, body: answers.AnswerBatch, context: Context, principal: CurrentUser
-) -> dict[str, Any]:
+) -> Response:
     result = answers.submit_answers(context, principal, feed_id, body)
-    return {"stored": result.stored, "duplicates": result.duplicates}
+    response: dict[str, Any] = {"stored": result.stored, "duplicates": result.duplicates}
+    if result.following is not None:
+        response.update(batch_fields(result.following))
+    return json_response(response)
 
 
 @router.post("/feeds/{feed_id}/undo", tags=["annotate"])

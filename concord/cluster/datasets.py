@@ -25,6 +25,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from concord.cluster import slots
 from concord.cluster.context import ClusterContext
 from concord.cluster.models import Annotation, Dataset, Example
 from concord.cluster.outbox import enqueue, new_event_fields
@@ -255,6 +256,7 @@ def write_import(
             from concord.cluster.feeds import refresh_task_options
 
             refresh_task_options(context, session, dataset)
+            slots.add_dataset_slots(session, dataset.id)
         enqueue(
             session,
             DatasetImported(

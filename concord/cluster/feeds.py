@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from concord.cluster import slots
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import (
     check_label,
@@ -236,6 +237,7 @@ def create_feed(context: ClusterContext, principal: Principal, spec: FeedCreate)
             )
             session.add(feed)
             session.flush()
+            slots.add_feed_slots(session, feed)
             examples = feed_example_count(session, feed)
             enqueue(session, _feed_event(context, feed, examples, principal.user_id))
     except IntegrityError:
@@ -395,6 +397,7 @@ def update_feed(
         feed.overlap_mode = mode
         feed.overlap = overlap
         feed.partial_fraction = fraction or 0.0
+        slots.reset_needed(session, feed)
         if "quota" in change.model_fields_set:
             # 0 or null removes the quota.
             feed.quota = change.quota or None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
@@ -45,15 +45,40 @@ def is_postgresql(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+# A transaction that holds a claim lock and then goes quiet, because its
+# replica lost its network or stopped, would block every claim on the feed on
+# every replica until TCP gives up, which takes hours by default. PostgreSQL
+# ends such a session after this long without a statement, releasing its
+# locks. Claims and answers run their statements back to back, so the limit
+# is far above their longest pause (rendering a batch of long documents).
+IDLE_IN_TRANSACTION_LIMIT = "4s"
+# A lock wait longer than this fails with 503 and the client retries. The
+# limit matters when a replica is cut off: its requests already queued for
+# the lock would otherwise take it one after another, each holding it for
+# the idle limit above, because their results can no longer reach it.
+LOCK_WAIT_LIMIT = "3s"
+
+
+def _bound_waits(session: Session) -> None:
+    session.execute(
+        text(
+            f"SET LOCAL idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION_LIMIT}'"
+        )
+    )
+    session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_LIMIT}'"))
+
+
 def lock_feed_claims(session: Session, feed_id: str) -> None:
     """Wait until no other transaction is claiming examples of ``feed_id``."""
     if is_postgresql(session):
+        _bound_waits(session)
         session.execute(select(func.pg_advisory_xact_lock(lock_key(CLAIMS, feed_id))))
 
 
 def lock_answers(session: Session, feed_id: str, annotator_id: str) -> None:
     """Wait until no other transaction stores answers of this annotator in this feed."""
     if is_postgresql(session):
+        _bound_waits(session)
         session.execute(
             select(func.pg_advisory_xact_lock(lock_key(ANSWERS, feed_id, annotator_id)))
         )

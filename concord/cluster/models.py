@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -157,6 +158,48 @@ class Lease(ClusterBase):
     )
     annotator_id: Mapped[str] = mapped_column(String(128))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The condition of an open slot row; the partial index below holds exactly
+# these rows, and queries must spell the condition the same way for the
+# database to use it.
+SLOT_OPEN_SQL = "free > 0"
+
+
+class FeedSlot(ClusterBase):
+    """How many more annotators an example needs in a feed, kept up to date.
+
+    ``answers`` counts the feed's answers on the example and ``leases`` the
+    lease rows on it, expired or not until they are purged; ``needed`` is the
+    example's overlap and ``free`` is ``needed - answers - leases``. Claims
+    read the rows with ``free > 0`` through a partial index that holds only
+    those, instead of counting answers and leases per example.
+    """
+
+    __tablename__ = "feed_slots"
+    __table_args__ = (
+        Index(
+            "ix_feed_slots_open",
+            "feed_id",
+            "position",
+            sqlite_where=text(SLOT_OPEN_SQL),
+            postgresql_where=text(SLOT_OPEN_SQL),
+        ),
+        Index("ix_feed_slots_example", "example_id"),
+    )
+
+    feed_id: Mapped[str] = mapped_column(
+        ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True
+    )
+    example_id: Mapped[int] = mapped_column(
+        ForeignKey("examples.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer)
+    task_hash: Mapped[int] = mapped_column(BigInteger)
+    needed: Mapped[int] = mapped_column(Integer)
+    answers: Mapped[int] = mapped_column(Integer, default=0)
+    leases: Mapped[int] = mapped_column(Integer, default=0)
+    free: Mapped[int] = mapped_column(Integer)
 
 
 class Skip(ClusterBase):

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
@@ -58,6 +58,29 @@ def enqueue(session: Session, event: Any) -> None:
             created_at=now(),
             attempts=0,
         )
+    )
+
+
+def enqueue_many(session: Session, events: list[Any]) -> None:
+    """Add several events to the outbox in one statement, checked as one batch."""
+    if not events:
+        return
+    EventBatch(events=events)
+    created_at = now()
+    session.connection().execute(
+        insert(OutboxEvent.__table__),
+        [
+            {
+                "event_id": event.event_id,
+                "kind": event.kind,
+                "payload": event.model_dump(mode="json"),
+                "created_at": created_at,
+                "attempts": 0,
+                "delivered_at": None,
+                "rejected_reason": None,
+            }
+            for event in events
+        ],
     )
 
 

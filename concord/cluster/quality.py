@@ -18,6 +18,7 @@ from typing import Any, Hashable
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from concord.cluster import slots
 from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import (
     MANUAL_VIEWS,
@@ -275,6 +276,8 @@ def build_gold(
             record = _winning_record(latest, item)
             _add_gold_example(session, gold, source, item.item, record)
             winners += 1
+        # A feed may serve the gold dataset; its slots follow the new examples.
+        slots.add_dataset_slots(session, gold.id)
         enqueue(
             session,
             GoldBuilt(

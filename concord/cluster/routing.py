@@ -28,6 +28,7 @@ from sqlalchemy import (
     delete,
     exists,
     func,
+    insert,
     literal,
     select,
     update,
@@ -39,16 +40,19 @@ from concord.cluster.datasets import utcnow
 from concord.cluster.locks import lock_answers, lock_feed_claims
 from concord.cluster.interfaces import TEXT_SPAN_INTERFACES, VIEW_IDS, shown_interface
 from concord.cluster.media import add_image_size
-from concord.cluster.models import Annotation, Example, Feed, Lease, Skip
+from concord.cluster import slots
+from concord.cluster.models import Annotation, Example, Feed, FeedSlot, Lease, Skip
 from concord.cluster.reviews import has_versions, review_versions
+from concord.cluster.slots import (  # noqa: F401 - partial_bucket and friends are public here
+    MIX_PRIME,
+    example_overlap,
+    non_negative,
+    overlap_limit,
+    partial_bucket,
+)
 from concord.common.errors import Conflict, InvalidInput
 
-# Partial overlap and random order map a task hash through x -> x * a + b
-# modulo the prime 2**31 - 1. Every intermediate value stays below 2**63, so
-# SQLite and PostgreSQL compute it in 64-bit integers exactly as Python does.
-MIX_PRIME = 2_147_483_647
-PARTIAL_MULTIPLIER = 48_271
-PARTIAL_BUCKETS = 10_000
+LEASES = Lease.__table__
 
 EmptyReason = Literal["done", "quota", "leased-by-others"]
 
@@ -64,42 +68,6 @@ class Batch:
     lease_expires_at: datetime | None
     # Why ``tasks`` is empty, or None when it is not.
     reason: EmptyReason | None = None
-
-
-def partial_bucket(task_hash: int) -> int:
-    """Return the example's bucket in 0..9999; buckets below the fraction get the full overlap."""
-    return task_hash % MIX_PRIME * PARTIAL_MULTIPLIER % MIX_PRIME % PARTIAL_BUCKETS
-
-
-def partial_threshold(fraction: float) -> int:
-    return round(fraction * PARTIAL_BUCKETS)
-
-
-def example_overlap(feed: Feed, task_hash: int) -> int | None:
-    """Return how many distinct annotators the example needs, or None for no limit."""
-    if feed.overlap_mode == "full":
-        return None
-    if feed.overlap_mode == "partial":
-        if partial_bucket(task_hash) < partial_threshold(feed.partial_fraction):
-            return feed.overlap
-        return 1
-    return feed.overlap
-
-
-def _non_negative(value: Any) -> Any:  # noqa: ANN401
-    # SQL's % keeps the sign of the dividend while Python's does not.
-    return (value % MIX_PRIME + MIX_PRIME) % MIX_PRIME
-
-
-def overlap_limit(feed: Feed) -> ColumnElement[int] | None:
-    """Build the SQL twin of ``example_overlap`` over ``Example``, or None for no limit."""
-    if feed.overlap_mode == "full":
-        return None
-    if feed.overlap_mode == "partial":
-        bucket = _non_negative(Example.task_hash) * PARTIAL_MULTIPLIER % MIX_PRIME
-        chosen = bucket % PARTIAL_BUCKETS < partial_threshold(feed.partial_fraction)
-        return case((chosen, feed.overlap), else_=1)
-    return literal(feed.overlap)
 
 
 def random_coefficients(seed: int, annotator_id: str) -> tuple[int, int]:
@@ -120,22 +88,37 @@ def _priority(dialect: str) -> ColumnElement[Any]:
     return case((kind == "number", Example.task["priority"].as_float()), else_=None)
 
 
-def order_columns(feed: Feed, annotator_id: str, dialect: str) -> list[Any]:
+def order_columns(
+    feed: Feed,
+    annotator_id: str,
+    dialect: str,
+    position: Any = Example.position,  # noqa: ANN401
+    task_hash: Any = Example.task_hash,  # noqa: ANN401
+) -> list[Any]:
     """Return the ORDER BY columns of the feed's task order, with source position last."""
     if feed.order == "random":
         # Each annotator gets their own permutation, fixed by the feed's seed.
         multiplier, offset = random_coefficients(feed.seed, annotator_id)
-        key = (_non_negative(Example.task_hash) * multiplier + offset) % MIX_PRIME
-        return [key, Example.position]
+        key = (non_negative(task_hash) * multiplier + offset) % MIX_PRIME
+        return [key, position]
     if feed.order == "priority":
-        return [_priority(dialect).desc().nulls_last(), Example.position]
-    return [Example.position]
+        return [_priority(dialect).desc().nulls_last(), position]
+    return [position]
 
 
 def expire_leases(session: Session, feed_id: str, now: datetime) -> None:
-    session.execute(
-        delete(Lease).where(Lease.feed_id == feed_id, Lease.expires_at <= now)
+    """Delete the feed's expired leases, so their examples return to the pool."""
+    expired = (
+        session.connection()
+        .execute(
+            delete(LEASES)
+            .where(LEASES.c.feed_id == feed_id, LEASES.c.expires_at <= now)
+            .returning(LEASES.c.example_id)
+        )
+        .scalars()
+        .all()
     )
+    slots.change(session, feed_id, expired, leases=-1)
 
 
 def open_examples_query(  # noqa: ANN201
@@ -148,27 +131,30 @@ def open_examples_query(  # noqa: ANN201
 ):
     """Build a select of the ids of examples open to ``annotator_id``, in feed order.
 
-    With ``count_leases`` false, other annotators' live leases do not fill
-    slots. That separates "everything is taken for now" from "nothing is left".
+    With ``count_leases`` false, other annotators' leases do not fill slots.
+    That separates "everything is taken for now" from "nothing is left". The
+    lease counters include expired leases until ``expire_leases`` purges them,
+    so callers purge first.
     """
     answered_by_me = exists().where(
         Annotation.feed_id == feed.id,
-        Annotation.example_id == Example.id,
+        Annotation.example_id == FeedSlot.example_id,
         Annotation.annotator_id == annotator_id,
     )
     held_by_me = exists().where(
         Lease.feed_id == feed.id,
-        Lease.example_id == Example.id,
+        Lease.example_id == FeedSlot.example_id,
         Lease.annotator_id == annotator_id,
         Lease.expires_at > now,
     )
     skipped_by_me = exists().where(
         Skip.feed_id == feed.id,
-        Skip.example_id == Example.id,
+        Skip.example_id == FeedSlot.example_id,
         Skip.annotator_id == annotator_id,
     )
     conditions = [
-        Example.dataset_id == feed.dataset_id,
+        FeedSlot.feed_id == feed.id,
+        slots.slot_is_open(count_leases),
         ~answered_by_me,
         ~held_by_me,
         ~skipped_by_me,
@@ -177,38 +163,25 @@ def open_examples_query(  # noqa: ANN201
         other = aliased(Annotation)
         conditions.append(
             ~exists().where(
-                other.example_id == Example.id,
+                other.example_id == FeedSlot.example_id,
                 other.annotator_id == annotator_id,
                 other.feed_id.is_not(None),
                 other.feed_id != feed.id,
             )
         )
-    limit = overlap_limit(feed)
-    if limit is not None:
-        answers = (
-            select(func.count(func.distinct(Annotation.annotator_id)))
-            .where(Annotation.feed_id == feed.id, Annotation.example_id == Example.id)
-            .scalar_subquery()
-        )
-        leases = (
-            select(func.count())
-            .select_from(Lease)
-            .where(
-                Lease.feed_id == feed.id,
-                Lease.example_id == Example.id,
-                Lease.expires_at > now,
-            )
-            .scalar_subquery()
-        )
-        conditions.append((answers + leases if count_leases else answers) < limit)
     if feed.interface in ONE_TASK_PER_INPUT:
         conditions.append(~_same_input_seen(feed, annotator_id, now))
     if feed.interface == "review":
         conditions.append(has_versions(feed))
     return (
-        select(Example.id)
+        select(FeedSlot.example_id)
+        .join(Example, Example.id == FeedSlot.example_id)
         .where(*conditions)
-        .order_by(*order_columns(feed, annotator_id, dialect))
+        .order_by(
+            *order_columns(
+                feed, annotator_id, dialect, FeedSlot.position, FeedSlot.task_hash
+            )
+        )
     )
 
 
@@ -254,9 +227,10 @@ def _same_input_seen(feed: Feed, annotator_id: str, now: datetime):  # noqa: ANN
 
 def count_open(session: Session, feed: Feed, annotator_id: str) -> int:
     """Count the new examples the annotator could be given now, within the quota."""
-    query = open_examples_query(
-        feed, annotator_id, utcnow(), dialect=_dialect(session)
-    ).subquery()
+    now = utcnow()
+    lock_feed_claims(session, feed.id)
+    expire_leases(session, feed.id, now)
+    query = open_examples_query(feed, annotator_id, now, dialect=_dialect(session)).subquery()
     available = int(session.scalar(select(func.count()).select_from(query)) or 0)
     if feed.quota is None:
         return available
@@ -281,16 +255,20 @@ def next_batch(
     expire_leases(session, feed.id, now)
     held = list(
         session.scalars(
-            select(Lease)
+            select(Lease.example_id)
             .join(Example, Example.id == Lease.example_id)
             .where(Lease.feed_id == feed.id, Lease.annotator_id == annotator_id)
             .order_by(*order_columns(feed, annotator_id, dialect))
         )
     )
-    for lease in held:
+    if held:
         # Asking again counts as activity, so held leases are renewed.
-        lease.expires_at = expires
-    example_ids = [lease.example_id for lease in held][:count]
+        session.connection().execute(
+            update(LEASES)
+            .where(LEASES.c.feed_id == feed.id, LEASES.c.annotator_id == annotator_id)
+            .values(expires_at=expires)
+        )
+    example_ids = held[:count]
     missing = count - len(example_ids)
     if feed.quota is not None:
         # Leases held count against the quota, so answering them all cannot exceed it.
@@ -298,20 +276,26 @@ def next_batch(
         missing = min(missing, room)
     if missing > 0:
         new_ids = _claimable(session, feed, annotator_id, now, missing, dialect)
-        for example_id in new_ids:
-            session.add(
-                Lease(
-                    feed_id=feed.id,
-                    example_id=example_id,
-                    annotator_id=annotator_id,
-                    expires_at=expires,
-                )
+        if new_ids:
+            session.connection().execute(
+                insert(LEASES),
+                [
+                    {
+                        "feed_id": feed.id,
+                        "example_id": example_id,
+                        "annotator_id": annotator_id,
+                        "expires_at": expires,
+                    }
+                    for example_id in new_ids
+                ],
             )
+            slots.change(session, feed.id, new_ids, leases=1)
         example_ids.extend(new_ids)
-    tasks = [
-        render_task(session, feed, session.get(Example, example_id), context)
-        for example_id in example_ids
-    ]
+    examples = {
+        example.id: example
+        for example in session.scalars(select(Example).where(Example.id.in_(example_ids)))
+    }
+    tasks = [render_task(session, feed, examples[example_id], context) for example_id in example_ids]
     if tasks:
         return Batch(tasks=tasks, lease_expires_at=expires)
     return Batch(
@@ -340,12 +324,12 @@ def renew_leases(session: Session, feed: Feed, annotator_id: str) -> tuple[int, 
     """
     now = utcnow()
     expires = now + timedelta(seconds=feed.lease_seconds)
-    result = session.execute(
-        update(Lease)
+    result = session.connection().execute(
+        update(LEASES)
         .where(
-            Lease.feed_id == feed.id,
-            Lease.annotator_id == annotator_id,
-            Lease.expires_at > now,
+            LEASES.c.feed_id == feed.id,
+            LEASES.c.annotator_id == annotator_id,
+            LEASES.c.expires_at > now,
         )
         .values(expires_at=expires)
     )
@@ -382,13 +366,14 @@ def skip_example(session: Session, feed: Feed, annotator_id: str, task_hash: int
             "POST /api/feeds/{id}/undo before skipping it.",
             details={"task_hash": task_hash},
         )
-    session.execute(
+    released = session.execute(
         delete(Lease).where(
             Lease.feed_id == feed.id,
             Lease.example_id == example.id,
             Lease.annotator_id == annotator_id,
         )
     )
+    slots.change(session, feed.id, [example.id] * int(released.rowcount or 0), leases=-1)  # type: ignore[attr-defined]
     skipped = session.scalar(
         select(Skip.id).where(
             Skip.feed_id == feed.id,
@@ -455,6 +440,7 @@ def lease_example(
                 expires_at=expires,
             )
         )
+        slots.change(session, feed.id, [example.id], leases=1)
     else:
         lease.expires_at = expires
 

@@ -59,6 +59,9 @@ class AnswerIn(BaseModel):
 
 class AnswerBatch(BaseModel):
     answers: list[AnswerIn] = Field(min_length=1, max_length=500)
+    # Ask for this many next tasks in the same request, as POST .../next would
+    # return them after the answers are stored.
+    next: int | None = Field(None, ge=1, le=100)
 
 
 def checked_fields(

@@ -23,6 +23,23 @@ from concord.common.errors import (
 
 logger = logging.getLogger(__name__)
 
+# PostgreSQL error classes after which the same request can succeed when
+# retried: connection loss (08), a rolled-back transaction such as a deadlock
+# (40), a lock wait over lock_timeout (55P03), the server shutting down (57P0x)
+# and a session ended for idling in a transaction (25P03).
+TRANSIENT_SQLSTATES = ("08", "40", "55P03", "57P01", "57P02", "57P03", "25P03")
+
+
+def is_transient(exc: OperationalError) -> bool:
+    """Whether a database error is worth retrying rather than a bug."""
+    if "database is locked" in str(exc.orig).lower():
+        return True
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is None:
+        # psycopg reports a lost connection without a SQLSTATE.
+        return exc.connection_invalidated or "connection" in str(exc.orig).lower()
+    return sqlstate.startswith(TRANSIENT_SQLSTATES)
+
 
 def install_error_handlers(app: FastAPI) -> None:
     """Render ``ConcordError`` and request validation errors in the shared shape."""
@@ -35,14 +52,17 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database_busy(request: Request, exc: OperationalError) -> JSONResponse:
-        if "locked" not in str(exc.orig).lower():
+        if not is_transient(exc):
             raise exc
         logger.warning(
-            "%s %s: database busy past the timeout", request.method, request.url.path
+            "%s %s: database busy or unreachable: %s",
+            request.method,
+            request.url.path,
+            type(exc.orig).__name__,
         )
         error = Unavailable(
-            "The database is busy with a long write, such as a large import; "
-            "retry in a few seconds."
+            "The database is busy, for example with a large import, or was briefly "
+            "unreachable; nothing was stored by this request. Retry in a few seconds."
         )
         return JSONResponse(
             error.to_dict(), status_code=error.status, headers={"Retry-After": "5"}

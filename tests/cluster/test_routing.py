@@ -609,3 +609,74 @@ def test_rule_19_reason_tells_why_nothing_came(cluster_app, cluster, signer, imp
     [task] = next_tasks(cluster, signer, feed, "ann-b")
     answer(cluster, signer, feed, "ann-b", task)
     assert ask(cluster, signer, feed, "ann-a")["reason"] == "done"
+
+
+def test_rule_21_answers_can_ask_for_the_next_tasks(cluster, signer, import_jsonl) -> None:
+    """Rule 21: one request stores the answers and returns what next would."""
+    feed = make_feed(cluster, signer, import_jsonl, texts(8), overlap=1)
+    first = next_tasks(cluster, signer, feed, "ann-a", 3)
+    response = cluster.post(
+        f"/api/feeds/{feed}/answers",
+        json={
+            "answers": [
+                {"answer_id": uuid.uuid4().hex, "task_hash": task["_task_hash"], "answer": "accept"}
+                for task in first[:2]
+            ],
+            "next": 3,
+        },
+        headers=signer.headers(role="annotator", user="ann-a"),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["stored"]) == 2
+    hashes = [task["_task_hash"] for task in body["tasks"]]
+    # The lease still held comes first, then new examples, none answered.
+    assert hashes[0] == first[2]["_task_hash"]
+    assert len(hashes) == 3
+    assert not {task["_task_hash"] for task in first[:2]} & set(hashes)
+    assert body["reason"] is None and body["lease_expires_at"]
+    # The same tasks come back from a plain next: they are leased.
+    again = next_tasks(cluster, signer, feed, "ann-a", 3)
+    assert [task["_task_hash"] for task in again] == hashes
+
+
+def test_rule_21_rejected_answers_lease_nothing(cluster_app, cluster, signer, import_jsonl) -> None:
+    """Rule 21: a batch that fails stores nothing and claims nothing."""
+    feed = make_feed(cluster, signer, import_jsonl, texts(4), overlap=1)
+    first = next_tasks(cluster, signer, feed, "ann-a", 1)
+    response = cluster.post(
+        f"/api/feeds/{feed}/answers",
+        json={
+            "answers": [
+                {"answer_id": uuid.uuid4().hex, "task_hash": first[0]["_task_hash"], "answer": "accept"},
+                {"answer_id": uuid.uuid4().hex, "task_hash": 12345, "answer": "accept"},
+            ],
+            "next": 3,
+        },
+        headers=signer.headers(role="annotator", user="ann-a"),
+    )
+    assert response.status_code == 422, response.text
+    assert "12345" in response.json()["error"]["message"]
+    database: Database = cluster_app.state.context.db
+    with database.sessions() as session:
+        leased = session.scalars(select(Lease.annotator_id).where(Lease.feed_id == feed)).all()
+    assert leased == ["ann-a"]
+
+
+def test_rule_21_next_after_the_last_answer_says_done(cluster, signer, import_jsonl) -> None:
+    feed = make_feed(cluster, signer, import_jsonl, texts(2), overlap=1)
+    tasks = next_tasks(cluster, signer, feed, "ann-a", 5)
+    response = cluster.post(
+        f"/api/feeds/{feed}/answers",
+        json={
+            "answers": [
+                {"answer_id": uuid.uuid4().hex, "task_hash": task["_task_hash"], "answer": "reject"}
+                for task in tasks
+            ],
+            "next": 5,
+        },
+        headers=signer.headers(role="annotator", user="ann-a"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["tasks"] == []
+    assert response.json()["reason"] == "done"

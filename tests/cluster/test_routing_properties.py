@@ -28,7 +28,8 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select, update
 
 from concord.cluster.datasets import utcnow
-from concord.cluster.models import Annotation, Example, Lease
+from concord.cluster import slots
+from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.routing import partial_bucket
 from tests.cluster.conftest import Signer
 
@@ -281,6 +282,11 @@ class RoutingMachine(RuleBasedStateMachine):
                 .join(Example, Example.id == Lease.example_id)
                 .where(Lease.feed_id == self.feed_id, Lease.expires_at > now)
             ).all()
+            # The claim counters agree with the answer and lease tables.
+            feed = session.get(Feed, self.feed_id)
+            assert feed is not None
+            assert slots.drift(session, self.feed_id) == []
+            assert slots.missing_slots(session, feed) == 0
         # Nobody answered an example twice in the feed.
         assert len(answered) == len(set(answered))
         assert {(h, u) for h, u in answered} == {

@@ -60,15 +60,19 @@ class Annotator:
     ledger: Ledger
     batch_size: int = 5
     timeout: float = 30.0
+    # Ask for the next tasks in the answers request instead of a separate one.
+    next_with_answers: bool = False
 
     def run(self, deadline: float, stop: threading.Event) -> None:
         """Answer tasks until the feed has none left for us, ``stop`` is set or time is up."""
         with httpx.Client(base_url=self.base_url, timeout=self.timeout) as client:
+            tasks = None
             while not stop.is_set() and time.monotonic() < deadline:
-                tasks = self._request(client, "next", {"count": self.batch_size}, deadline, stop)
                 if tasks is None:
-                    return
-                if not tasks["tasks"]:
+                    tasks = self._request(
+                        client, "next", {"count": self.batch_size}, deadline, stop
+                    )
+                if tasks is None or not tasks["tasks"]:
                     return
                 answers = [
                     {
@@ -78,15 +82,17 @@ class Annotator:
                     }
                     for task in tasks["tasks"]
                 ]
-                result = self._request(
-                    client, "answers", {"answers": answers}, deadline, stop
-                )
+                body: dict[str, Any] = {"answers": answers}
+                if self.next_with_answers:
+                    body["next"] = self.batch_size
+                result = self._request(client, "answers", body, deadline, stop)
                 if result is None:
                     return
                 settled = set(result["stored"]) | set(result["duplicates"])
                 self.ledger.acknowledge(
                     self.username, [a for a in answers if a["answer_id"] in settled]
                 )
+                tasks = result if self.next_with_answers else None
 
     def _request(
         self,

@@ -1,9 +1,12 @@
 """Hundreds of annotators at once on one cluster, and on replicas behind nginx.
 
-200 scripted annotator sessions answer 3000 examples of a feed with overlap 2
-until no work is left. The database must then show: nobody answered an
-example twice, every example has exactly its overlap of answers, no lease is
-left, no answer id is stored twice, and every acknowledged answer is stored.
+200 scripted annotator sessions answer 3000 examples of a feed with overlap 2,
+or with partial overlap (2 annotators for 30 % of the examples, 1 for the
+rest), until no work is left. Half the sessions ask for tasks with ``next``,
+the other half get them in the response to their answers. The database must
+then show: nobody answered an example twice, every example has exactly its
+overlap of answers, no lease is left, no answer id is stored twice, every
+acknowledged answer is stored, and the claim counters match the tables.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import pytest
 from sqlalchemy import func, select
 
 from concord.cluster.database import Database
-from concord.cluster.models import Annotation, Example, Lease
+from concord.cluster import slots
+from concord.cluster.models import Annotation, Example, Feed, Lease
+from concord.cluster.slots import example_overlap
 from tests.cluster.conftest import Signer
 from tests.conftest import DatabaseFactory
 from tests.postgres import PostgresServer
@@ -41,7 +46,9 @@ def source_lines(shared_data: Path) -> bytes:
         return b"".join(itertools.islice(lines, EXAMPLES))
 
 
-def create_feed(url: str, signer: Signer, body: bytes) -> str:
+def create_feed(
+    url: str, signer: Signer, body: bytes, settings: dict[str, object] | None = None
+) -> str:
     headers = signer.headers(project=PROJECT, role="manager", user="manager")
     with httpx.Client(base_url=url, timeout=120, headers=headers) as client:
         dataset = client.post("/api/datasets", json={"name": "cooking"})
@@ -57,6 +64,7 @@ def create_feed(url: str, signer: Signer, body: bytes) -> str:
                 "interface": "binary",
                 "label": "FOOD",
                 "overlap": OVERLAP,
+                **(settings or {}),
             },
         )
         assert feed.status_code == 201, feed.text
@@ -84,6 +92,12 @@ def fleet(
     running.stop()
 
 
+MODES = {
+    "overlap-2": {},
+    "partial": {"overlap_mode": "partial", "partial_fraction": 0.3},
+}
+
+
 @pytest.fixture
 def signer() -> Signer:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -91,10 +105,11 @@ def signer() -> Signer:
     return Signer(key=Ed25519PrivateKey.generate(), cluster_id="concurrency")
 
 
+@pytest.mark.parametrize("mode", sorted(MODES))
 def test_many_annotators_exact_overlap(
-    fleet: Fleet, signer: Signer, shared_data: Path
+    fleet: Fleet, signer: Signer, shared_data: Path, mode: str
 ) -> None:
-    feed_id = create_feed(fleet.url, signer, source_lines(shared_data))
+    feed_id = create_feed(fleet.url, signer, source_lines(shared_data), MODES[mode])
     ledger = Ledger()
     annotators = []
     for index in range(SESSIONS):
@@ -102,7 +117,14 @@ def test_many_annotators_exact_overlap(
             project=PROJECT, role="annotator", user=f"annotator{index}", lifetime=900
         )
         annotators.append(
-            Annotator(f"annotator{index}", fleet.url, feed_id, lambda t=token: t, ledger)
+            Annotator(
+                f"annotator{index}",
+                fleet.url,
+                feed_id,
+                lambda t=token: t,
+                ledger,
+                next_with_answers=index % 2 == 1,
+            )
         )
 
     join_all(run_annotators(annotators, RUN_SECONDS), RUN_SECONDS + 30)
@@ -110,23 +132,38 @@ def test_many_annotators_exact_overlap(
     database = Database(fleet.database_url)
     try:
         with database.sessions() as session:
+            feed = session.get(Feed, feed_id)
+            assert feed is not None
             rows = session.execute(
                 select(
                     Annotation.answer_id, Annotation.example_id, Annotation.annotator_id
                 ).where(Annotation.feed_id == feed_id)
             ).all()
-            examples = session.scalar(select(func.count()).select_from(Example))
+            overlaps = {
+                example_id: example_overlap(feed, task_hash)
+                for example_id, task_hash in session.execute(
+                    select(Example.id, Example.task_hash)
+                )
+            }
             leases = session.scalar(select(func.count()).select_from(Lease))
+            drift = slots.drift(session, feed_id)
     finally:
         database.dispose()
     answer_ids = Counter(answer_id for answer_id, _, _ in rows)
     pairs = Counter((example_id, annotator_id) for _, example_id, annotator_id in rows)
     per_example = Counter(example_id for _, example_id, _ in rows)
     # The source repeats a few texts, which the import stores once.
-    assert examples > EXAMPLES * 0.99
+    assert len(overlaps) > EXAMPLES * 0.99
     assert [pair for pair, count in pairs.items() if count > 1] == []
     assert [answer for answer, count in answer_ids.items() if count > 1] == []
-    assert len(per_example) == examples
-    assert set(per_example.values()) == {OVERLAP}
+    assert {
+        example_id: per_example[example_id]
+        for example_id, overlap in overlaps.items()
+        if per_example[example_id] != overlap
+    } == {}
+    if mode == "partial":
+        # Both kinds of example occur: the fraction splits them about 30/70.
+        assert 0.2 < sum(1 for o in overlaps.values() if o == OVERLAP) / len(overlaps) < 0.4
     assert leases == 0
+    assert drift == []
     assert set(ledger.acknowledged) == set(answer_ids)
