@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import DateTime, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from concord.cluster.context import ClusterContext
@@ -37,6 +37,7 @@ from concord.common.events import AnswerCreated, AnswerUndone
 logger = logging.getLogger(__name__)
 
 ANNOTATIONS = Annotation.__table__
+LEASES = Lease.__table__
 
 
 @dataclass
@@ -112,72 +113,92 @@ def submit_answers(
     return result
 
 
+EXAMPLES_BY_HASH = select(Example).where(
+    Example.dataset_id == bindparam("dataset_id"),
+    Example.task_hash.in_(bindparam("task_hashes", expanding=True)),
+)
+_STORED_IDS = select(ANNOTATIONS.c.answer_id).where(
+    ANNOTATIONS.c.feed_id == bindparam("feed_id"),
+    ANNOTATIONS.c.answer_id.in_(bindparam("answer_ids", expanding=True)),
+)
+_ANSWERED = select(ANNOTATIONS.c.example_id).where(
+    ANNOTATIONS.c.feed_id == bindparam("feed_id"),
+    ANNOTATIONS.c.annotator_id == bindparam("annotator_id"),
+    ANNOTATIONS.c.example_id.in_(bindparam("example_ids", expanding=True)),
+)
+_HELD = select(LEASES.c.example_id).where(
+    LEASES.c.feed_id == bindparam("feed_id"),
+    LEASES.c.annotator_id == bindparam("annotator_id"),
+    LEASES.c.example_id.in_(bindparam("example_ids", expanding=True)),
+    LEASES.c.expires_at > bindparam("now", type_=DateTime(timezone=True)),
+)
+_RELEASE = (
+    delete(LEASES)
+    .where(
+        LEASES.c.feed_id == bindparam("feed_id"),
+        LEASES.c.annotator_id == bindparam("annotator_id"),
+        LEASES.c.example_id.in_(bindparam("example_ids", expanding=True)),
+    )
+    .returning(LEASES.c.example_id)
+)
+
+
 def _lookup(
     session: Session, feed: Feed, principal: Principal, batch: AnswerBatch
 ) -> _Known:
-    hashes = {answer.task_hash for answer in batch.answers}
+    connection = session.connection()
     examples = {
         example.task_hash: example
         for example in session.scalars(
-            select(Example).where(
-                Example.dataset_id == feed.dataset_id, Example.task_hash.in_(hashes)
-            )
+            EXAMPLES_BY_HASH,
+            {
+                "dataset_id": feed.dataset_id,
+                "task_hashes": sorted({answer.task_hash for answer in batch.answers}),
+            },
         )
     }
-    example_ids = [example.id for example in examples.values()]
+    mine = {
+        "feed_id": feed.id,
+        "annotator_id": principal.user_id,
+        "example_ids": [example.id for example in examples.values()],
+    }
     stored_ids = set(
-        session.scalars(
-            select(Annotation.answer_id).where(
-                Annotation.feed_id == feed.id,
-                Annotation.answer_id.in_({answer.answer_id for answer in batch.answers}),
-            )
-        )
+        connection.execute(
+            _STORED_IDS,
+            {
+                "feed_id": feed.id,
+                "answer_ids": sorted({answer.answer_id for answer in batch.answers}),
+            },
+        ).scalars()
     )
-    answered = set(
-        session.scalars(
-            select(Annotation.example_id).where(
-                Annotation.feed_id == feed.id,
-                Annotation.annotator_id == principal.user_id,
-                Annotation.example_id.in_(example_ids),
-            )
-        )
-    )
-    held = set(
-        session.scalars(
-            select(Lease.example_id).where(
-                Lease.feed_id == feed.id,
-                Lease.annotator_id == principal.user_id,
-                Lease.example_id.in_(example_ids),
-                Lease.expires_at > utcnow(),
-            )
-        )
-    )
+    answered = set(connection.execute(_ANSWERED, mine).scalars())
+    held = set(connection.execute(_HELD, {**mine, "now": utcnow()}).scalars())
     return _Known(examples=examples, stored_ids=stored_ids, answered=answered, held=held)
 
 
 def _release_leases(
     session: Session, feed: Feed, principal: Principal, example_ids: list[int]
 ) -> None:
-    """Delete the caller's leases on the answered examples and count the new answers."""
+    """Delete the caller's leases on the answered examples and count the new answers.
+
+    An answer on a held lease turns the lease into an answer, so its slot
+    stays taken. An answer without a lease takes a free slot.
+    """
     if not example_ids:
         return
-    leases = Lease.__table__.c
-    released = (
+    released = set(
         session.connection()
         .execute(
-            delete(Lease.__table__)
-            .where(
-                leases.feed_id == feed.id,
-                leases.annotator_id == principal.user_id,
-                leases.example_id.in_(example_ids),
-            )
-            .returning(leases.example_id)
+            _RELEASE,
+            {"feed_id": feed.id, "annotator_id": principal.user_id, "example_ids": example_ids},
         )
         .scalars()
-        .all()
     )
-    slots.change(session, feed.id, released, leases=-1)
-    slots.change(session, feed.id, example_ids, answers=1)
+    slots.change_each(
+        session,
+        feed.id,
+        ((example_id, 1, -1 if example_id in released else 0) for example_id in example_ids),
+    )
 
 
 def _check_room(

@@ -19,6 +19,11 @@ class Database:
         self.url = url
         self.engine: Engine = make_engine(url)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
+        # Background reads that must not wait for, or hold up, the writers.
+        self.reader: Engine = (
+            make_engine(url, reader=True) if url.startswith("sqlite") else self.engine
+        )
+        self.reads: sessionmaker[Session] = make_sessionmaker(self.reader)
 
     def migrate(self) -> None:
         upgrade(self.url, MIGRATIONS)
@@ -31,3 +36,4 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        self.reader.dispose()

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
@@ -166,7 +167,7 @@ class OutboxSender(threading.Thread):
         return self._settle(batch, response)
 
     def _pending(self, limit: int) -> list[OutboxEvent]:
-        with self.context.db.sessions() as session:
+        with self.context.db.reads() as session:
             query = (
                 select(OutboxEvent)
                 .where(OutboxEvent.delivered_at.is_(None))
@@ -181,8 +182,11 @@ class OutboxSender(threading.Thread):
         url = f"{self.context.settings.control_url.rstrip('/')}/api/events"
         return client.post(
             url,
-            json={"events": [row.payload for row in rows]},
-            headers={"Authorization": f"Bearer {secret}"},
+            content=orjson.dumps({"events": [row.payload for row in rows]}),
+            headers={
+                "Authorization": f"Bearer {secret}",
+                "Content-Type": "application/json",
+            },
         )
 
     def _settle(self, rows: list[OutboxEvent], response: httpx.Response) -> int:
@@ -210,18 +214,28 @@ class OutboxSender(threading.Thread):
     def _mark(self, ids: list[int], rejected: dict[str, str]) -> None:
         delivered = now()
         with self.context.db.transaction() as session:
-            rows = session.scalars(select(OutboxEvent).where(OutboxEvent.id.in_(ids)))
+            # One statement for the whole batch keeps the write short.
+            session.execute(
+                update(OutboxEvent)
+                .where(OutboxEvent.id.in_(ids))
+                .values(delivered_at=delivered, attempts=OutboxEvent.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if not rejected:
+                return
+            rows = session.scalars(
+                select(OutboxEvent).where(
+                    OutboxEvent.id.in_(ids), OutboxEvent.event_id.in_(list(rejected))
+                )
+            )
             for row in rows:
-                row.delivered_at = delivered
-                row.attempts += 1
-                if row.event_id in rejected:
-                    row.rejected_reason = rejected[row.event_id]
-                    logger.warning(
-                        "control plane rejected event %s (%s): %s",
-                        row.event_id,
-                        row.kind,
-                        rejected[row.event_id],
-                    )
+                row.rejected_reason = rejected[row.event_id]
+                logger.warning(
+                    "control plane rejected event %s (%s): %s",
+                    row.event_id,
+                    row.kind,
+                    rejected[row.event_id],
+                )
 
 
 class DeliveryError(Exception):

@@ -22,8 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    DateTime,
+    Integer,
+    String,
     and_,
+    bindparam,
     case,
     delete,
     exists,
@@ -53,6 +58,23 @@ from concord.cluster.slots import (  # noqa: F401 - partial_bucket and friends a
 from concord.common.errors import Conflict, InvalidInput
 
 LEASES = Lease.__table__
+_EXPIRE = (
+    delete(LEASES)
+    .where(
+        LEASES.c.feed_id == bindparam("feed_id"),
+        LEASES.c.expires_at <= bindparam("now", type_=DateTime(timezone=True)),
+    )
+    .returning(LEASES.c.example_id)
+)
+_RENEW = (
+    update(LEASES)
+    .where(
+        LEASES.c.feed_id == bindparam("lease_feed_id"),
+        LEASES.c.annotator_id == bindparam("lease_annotator_id"),
+        LEASES.c.expires_at > bindparam("now", type_=DateTime(timezone=True)),
+    )
+    .values(expires_at=bindparam("expires", type_=DateTime(timezone=True)))
+)
 
 EmptyReason = Literal["done", "quota", "leased-by-others"]
 
@@ -94,11 +116,12 @@ def order_columns(
     dialect: str,
     position: Any = Example.position,  # noqa: ANN401
     task_hash: Any = Example.task_hash,  # noqa: ANN401
+    coefficients: tuple[Any, Any] | None = None,
 ) -> list[Any]:
     """Return the ORDER BY columns of the feed's task order, with source position last."""
     if feed.order == "random":
         # Each annotator gets their own permutation, fixed by the feed's seed.
-        multiplier, offset = random_coefficients(feed.seed, annotator_id)
+        multiplier, offset = coefficients or random_coefficients(feed.seed, annotator_id)
         key = (non_negative(task_hash) * multiplier + offset) % MIX_PRIME
         return [key, position]
     if feed.order == "priority":
@@ -110,11 +133,7 @@ def expire_leases(session: Session, feed_id: str, now: datetime) -> None:
     """Delete the feed's expired leases, so their examples return to the pool."""
     expired = (
         session.connection()
-        .execute(
-            delete(LEASES)
-            .where(LEASES.c.feed_id == feed_id, LEASES.c.expires_at <= now)
-            .returning(LEASES.c.example_id)
-        )
+        .execute(_EXPIRE, {"feed_id": feed_id, "now": now})
         .scalars()
         .all()
     )
@@ -123,11 +142,12 @@ def expire_leases(session: Session, feed_id: str, now: datetime) -> None:
 
 def open_examples_query(  # noqa: ANN201
     feed: Feed,
-    annotator_id: str,
-    now: datetime,
+    annotator_id: Any,  # noqa: ANN401 - a value or a bind parameter
+    now: Any,  # noqa: ANN401 - a value or a bind parameter
     *,
     dialect: str = "sqlite",
     count_leases: bool = True,
+    coefficients: tuple[Any, Any] | None = None,
 ):
     """Build a select of the ids of examples open to ``annotator_id``, in feed order.
 
@@ -179,10 +199,95 @@ def open_examples_query(  # noqa: ANN201
         .where(*conditions)
         .order_by(
             *order_columns(
-                feed, annotator_id, dialect, FeedSlot.position, FeedSlot.task_hash
+                feed,
+                annotator_id,
+                dialect,
+                FeedSlot.position,
+                FeedSlot.task_hash,
+                coefficients,
             )
         )
     )
+
+
+_EXAMPLES_BY_ID = select(Example).where(
+    Example.id.in_(bindparam("example_ids", expanding=True))
+)
+
+
+def _order_coefficients(feed: Feed) -> tuple[Any, Any] | None:
+    if feed.order != "random":
+        return None
+    return (
+        bindparam("multiplier", type_=BigInteger),
+        bindparam("offset", type_=BigInteger),
+    )
+
+
+def _order_values(feed: Feed, annotator_id: str) -> dict[str, int]:
+    if feed.order != "random":
+        return {}
+    multiplier, offset = random_coefficients(feed.seed, annotator_id)
+    return {"multiplier": multiplier, "offset": offset}
+
+
+_HELD_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def held_statement(feed: Feed, dialect: str) -> Any:  # noqa: ANN401
+    """Return the cached select of the example ids an annotator holds, in feed order."""
+    key = (feed.id, dialect)
+    statement = _HELD_STATEMENTS.get(key)
+    if statement is None:
+        statement = (
+            select(Lease.example_id)
+            .join(Example, Example.id == Lease.example_id)
+            .where(
+                Lease.feed_id == feed.id,
+                Lease.annotator_id == bindparam("annotator_id", type_=String),
+            )
+            .order_by(
+                *order_columns(
+                    feed,
+                    "",
+                    dialect,
+                    coefficients=_order_coefficients(feed),
+                )
+            )
+        )
+        if len(_HELD_STATEMENTS) >= MAX_CACHED_CLAIMS:
+            _HELD_STATEMENTS.clear()
+        _HELD_STATEMENTS[key] = statement
+    return statement
+
+
+# Claim statements by feed id and dialect, built once with bind parameters:
+# building the statement cost more than running it. The structure depends
+# only on settings that cannot change after the feed is created.
+_CLAIM_STATEMENTS: dict[tuple[str, str], Any] = {}
+MAX_CACHED_CLAIMS = 1024
+
+
+def claim_statement(feed: Feed, dialect: str) -> Any:  # noqa: ANN401
+    """Return the cached select of open example ids (and input hashes) for a claim."""
+    key = (feed.id, dialect)
+    statement = _CLAIM_STATEMENTS.get(key)
+    if statement is None:
+        coefficients = _order_coefficients(feed)
+        query = open_examples_query(
+            feed,
+            bindparam("annotator_id", type_=String),
+            bindparam("now", type_=DateTime(timezone=True)),
+            dialect=dialect,
+            coefficients=coefficients,
+        )
+        if feed.interface in ONE_TASK_PER_INPUT:
+            query = query.add_columns(Example.input_hash)
+        statement = query.limit(bindparam("limit", type_=Integer))
+        if len(_CLAIM_STATEMENTS) >= MAX_CACHED_CLAIMS:
+            _CLAIM_STATEMENTS.clear()
+        _CLAIM_STATEMENTS[key] = statement
+    return statement
 
 
 def _dialect(session: Session) -> str:
@@ -254,12 +359,12 @@ def next_batch(
     expires = now + timedelta(seconds=feed.lease_seconds)
     expire_leases(session, feed.id, now)
     held = list(
-        session.scalars(
-            select(Lease.example_id)
-            .join(Example, Example.id == Lease.example_id)
-            .where(Lease.feed_id == feed.id, Lease.annotator_id == annotator_id)
-            .order_by(*order_columns(feed, annotator_id, dialect))
+        session.connection()
+        .execute(
+            held_statement(feed, dialect),
+            {"annotator_id": annotator_id, **_order_values(feed, annotator_id)},
         )
+        .scalars()
     )
     if held:
         # Asking again counts as activity, so held leases are renewed.
@@ -293,7 +398,7 @@ def next_batch(
         example_ids.extend(new_ids)
     examples = {
         example.id: example
-        for example in session.scalars(select(Example).where(Example.id.in_(example_ids)))
+        for example in session.scalars(_EXAMPLES_BY_ID, {"example_ids": example_ids})
     }
     tasks = [render_task(session, feed, examples[example_id], context) for example_id in example_ids]
     if tasks:
@@ -325,13 +430,13 @@ def renew_leases(session: Session, feed: Feed, annotator_id: str) -> tuple[int, 
     now = utcnow()
     expires = now + timedelta(seconds=feed.lease_seconds)
     result = session.connection().execute(
-        update(LEASES)
-        .where(
-            LEASES.c.feed_id == feed.id,
-            LEASES.c.annotator_id == annotator_id,
-            LEASES.c.expires_at > now,
-        )
-        .values(expires_at=expires)
+        _RENEW,
+        {
+            "lease_feed_id": feed.id,
+            "lease_annotator_id": annotator_id,
+            "now": now,
+            "expires": expires,
+        },
     )
     return int(result.rowcount or 0), expires  # type: ignore[attr-defined]
 
@@ -401,13 +506,18 @@ def _claimable(
     dialect: str,
 ) -> list[int]:
     """Pick up to ``count`` open examples, one per input text in manual feeds."""
-    query = open_examples_query(feed, annotator_id, now, dialect=dialect)
+    statement = claim_statement(feed, dialect)
+    values: dict[str, Any] = {
+        "annotator_id": annotator_id,
+        "now": now,
+        "limit": count,
+        **_order_values(feed, annotator_id),
+    }
     if feed.interface not in ONE_TASK_PER_INPUT:
-        return list(session.scalars(query.limit(count)))
+        return list(session.connection().execute(statement, values).scalars())
     # Several open tasks can share an input text; fetch spares and keep the first.
-    rows = session.execute(
-        query.add_columns(Example.input_hash).limit(count * 4)
-    )
+    values["limit"] = count * 4
+    rows = session.connection().execute(statement, values)
     chosen: dict[int, int] = {}
     for example_id, input_hash in rows:
         if input_hash not in chosen:

@@ -22,7 +22,9 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
     and_,
+    bindparam,
     case,
     func,
     insert,
@@ -160,6 +162,22 @@ def reset_needed(session: Session, feed: Feed) -> None:
     )
 
 
+# One statement for every counter change, built once: adding zero to a counter
+# is cheaper than building a statement per combination.
+_CHANGE = (
+    update(SLOTS)
+    .where(
+        SLOTS.c.feed_id == bindparam("slot_feed_id"),
+        SLOTS.c.example_id.in_(bindparam("slot_example_ids", expanding=True)),
+    )
+    .values(
+        answers=SLOTS.c.answers + bindparam("answers_added", type_=Integer),
+        leases=SLOTS.c.leases + bindparam("leases_added", type_=Integer),
+        free=SLOTS.c.free - bindparam("slots_taken", type_=Integer),
+    )
+)
+
+
 def change(
     session: Session,
     feed_id: str,
@@ -170,25 +188,42 @@ def change(
 ) -> None:
     """Add ``answers`` and ``leases`` to the counters of each example (repeats add up)."""
     times = Counter(example_ids)
+    if not times or (not answers and not leases):
+        return
     by_times: dict[int, list[int]] = {}
     for example_id, count in times.items():
         by_times.setdefault(count, []).append(example_id)
     for count, ids in by_times.items():
-        if not answers and not leases:
-            return
-        columns = SLOTS.c
-        values: dict[str, Any] = {"free": columns.free - (answers + leases) * count}
-        if answers:
-            values["answers"] = columns.answers + answers * count
-        if leases:
-            values["leases"] = columns.leases + leases * count
-        # A Core statement on the session's connection: no ORM flush or
-        # bookkeeping, since no loaded object contains these counters.
-        session.connection().execute(
-            update(SLOTS)
-            .where(columns.feed_id == feed_id, columns.example_id.in_(ids))
-            .values(**values)
-        )
+        _execute_change(session, feed_id, ids, answers * count, leases * count)
+
+
+def change_each(
+    session: Session, feed_id: str, deltas: Iterable[tuple[int, int, int]]
+) -> None:
+    """Apply ``(example_id, answers, leases)`` changes, one statement per distinct change."""
+    by_delta: dict[tuple[int, int], list[int]] = {}
+    for example_id, answers, leases in deltas:
+        if answers or leases:
+            by_delta.setdefault((answers, leases), []).append(example_id)
+    for (answers, leases), ids in by_delta.items():
+        _execute_change(session, feed_id, ids, answers, leases)
+
+
+def _execute_change(
+    session: Session, feed_id: str, ids: list[int], answers: int, leases: int
+) -> None:
+    # A Core statement on the session's connection: no ORM flush or
+    # bookkeeping, since no loaded object contains these counters.
+    session.connection().execute(
+        _CHANGE,
+        {
+            "slot_feed_id": feed_id,
+            "slot_example_ids": ids,
+            "answers_added": answers,
+            "leases_added": leases,
+            "slots_taken": answers + leases,
+        },
+    )
 
 
 def _true_counts(feed_id: str) -> tuple[Any, Any]:

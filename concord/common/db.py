@@ -6,6 +6,7 @@ only knows how to open a URL and bring a schema up to date.
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 from pathlib import Path
@@ -56,13 +57,21 @@ POSTGRESQL_CONNECT_ARGS = {
 }
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets WAL mode, foreign keys and a busy timeout."""
+def make_engine(url: str, *, reader: bool = False) -> Engine:
+    """Create an engine; SQLite gets WAL mode, foreign keys and a busy timeout.
+
+    A SQLite ``reader`` engine starts plain deferred transactions, which read a
+    snapshot beside a writer instead of queueing for the write lock. Use it
+    only for work that writes nothing.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **JSON_CODEC
         )
         event.listen(engine, "connect", _configure_sqlite)
+        if reader:
+            event.listen(engine, "begin", _begin_deferred)
+            return engine
         # Let ``BEGIN IMMEDIATE`` in ``immediate_transaction`` take the write lock.
         writer = WriterLock()
         event.listen(engine, "begin", writer.begin)
@@ -72,6 +81,10 @@ def make_engine(url: str) -> Engine:
     return create_engine(
         url, pool_pre_ping=True, connect_args=POSTGRESQL_CONNECT_ARGS, **JSON_CODEC
     )
+
+
+def _begin_deferred(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
@@ -86,6 +99,46 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class FairLock:
+    """A lock that waiting threads get in the order they asked for it.
+
+    ``threading.Lock`` wakes an arbitrary waiter, so under load some requests
+    wait for many transactions in a row while others go first. Handing the
+    lock to the oldest waiter bounds the wait to the queue ahead of it. Any
+    thread may release it.
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._waiters: collections.deque[threading.Lock] = collections.deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return True
+            waiter = threading.Lock()
+            waiter.acquire()
+            self._waiters.append(waiter)
+        if waiter.acquire(timeout=timeout):
+            return True
+        with self._mutex:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+                return False
+        # ``release`` handed the lock over just as the wait timed out.
+        return True
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiters:
+                # The lock passes straight to the oldest waiter and stays held.
+                self._waiters.popleft().release()
+            else:
+                self._held = False
+
+
 class WriterLock:
     """Queues this process's SQLite transactions on a lock instead of SQLite's busy wait.
 
@@ -98,9 +151,9 @@ class WriterLock:
     """
 
     def __init__(self) -> None:
-        # A plain lock, because FastAPI may end a transaction on another thread
-        # of its pool than the one that began it.
-        self._lock = threading.Lock()
+        # Not bound to a thread, because FastAPI may end a transaction on
+        # another thread of its pool than the one that began it.
+        self._lock = FairLock()
 
     def begin(self, connection: Any) -> None:
         if not self._lock.acquire(timeout=BUSY_TIMEOUT_SECONDS):
