@@ -262,7 +262,7 @@ def held_statement(feed: Feed, dialect: str) -> Any:  # noqa: ANN401
 
 
 # Claim statements by feed id and dialect, built once with bind parameters:
-# building the statement cost more than running it. The structure depends
+# building the statement costs more than running it. The structure depends
 # only on settings that cannot change after the feed is created.
 _CLAIM_STATEMENTS: dict[tuple[str, str], Any] = {}
 MAX_CACHED_CLAIMS = 1024
