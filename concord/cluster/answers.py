@@ -23,7 +23,7 @@ from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import labels_of, utcnow
 from concord.cluster.feeds import check_can_annotate, get_feed
 from concord.cluster import slots
-from concord.cluster.locks import is_postgresql, lock_answers, lock_feed_claims
+from concord.cluster.locks import lock_answers, lock_feed_claims
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, enqueue_many, new_event_fields
 from concord.cluster.reviews import checked_review_fields
@@ -65,17 +65,12 @@ def submit_answers(
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
         check_can_annotate(feed, principal)
-        known = _lookup(session, feed, principal, batch)
-        unleased = not known.held >= {e.id for e in known.examples.values()}
-        if is_postgresql(session) and (unleased or batch.next):
-            # An answer without a live lease takes a free slot, and asking for
-            # next tasks claims: both wait for other claims, taking the locks
-            # in the order a claim takes them.
-            lock_feed_claims(session, feed.id)
+        # A lease may expire and be claimed by another annotator between any
+        # read and the write, so answers wait for claims like a claim does,
+        # taking the locks in the order a claim takes them.
+        lock_feed_claims(session, feed.id)
         lock_answers(session, feed.id, principal.user_id)
-        if is_postgresql(session):
-            # Another replica may have stored a retry while this one waited.
-            known = _lookup(session, feed, principal, batch)
+        known = _lookup(session, feed, principal, batch)
         stored: list[Example] = []
         rows: list[dict[str, Any]] = []
         events: list[AnswerCreated] = []

@@ -394,10 +394,16 @@ def update_feed(
         if fraction is None and mode == "partial" and feed.overlap_mode == "partial":
             fraction = feed.partial_fraction
         check_overlap_settings(mode, overlap, fraction)
+        overlap_changed = (mode, overlap, fraction or 0.0) != (
+            feed.overlap_mode,
+            feed.overlap,
+            feed.partial_fraction,
+        )
         feed.overlap_mode = mode
         feed.overlap = overlap
         feed.partial_fraction = fraction or 0.0
-        slots.reset_needed(session, feed)
+        if overlap_changed:
+            slots.reset_needed(session, feed)
         if "quota" in change.model_fields_set:
             # 0 or null removes the quota.
             feed.quota = change.quota or None

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 CLAIMS = "claims"
 ANSWERS = "answers"
 OUTBOX = "outbox"
+SLOTS = "slots"
 
 
 def lock_key(*parts: str) -> int:
@@ -82,6 +83,17 @@ def lock_answers(session: Session, feed_id: str, annotator_id: str) -> None:
         session.execute(
             select(func.pg_advisory_xact_lock(lock_key(ANSWERS, feed_id, annotator_id)))
         )
+
+
+def lock_dataset_slots(session: Session, dataset_id: str) -> None:
+    """Wait until no other transaction adds or recomputes claim counters of the dataset.
+
+    A feed created during an import, or an overlap change during one, would
+    otherwise miss the rows the other transaction has not committed yet.
+    """
+    if is_postgresql(session):
+        _bound_waits(session)
+        session.execute(select(func.pg_advisory_xact_lock(lock_key(SLOTS, dataset_id))))
 
 
 def try_lock_outbox(session: Session) -> bool:

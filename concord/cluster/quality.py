@@ -270,7 +270,7 @@ def build_gold(
     with context.db.transaction() as session:
         source = resolve_source(session, principal, feed_id, dataset_id)
         votes, latest = _vote(session, source, min_agreement)
-        gold = _gold_dataset(context, session, principal, name)
+        gold = _gold_dataset(context, session, principal, name, source.dataset_id)
         winners = 0
         for item in votes.gold:
             record = _winning_record(latest, item)
@@ -304,7 +304,11 @@ def build_gold(
 
 
 def _gold_dataset(
-    context: ClusterContext, session: Session, principal: Principal, name: str
+    context: ClusterContext,
+    session: Session,
+    principal: Principal,
+    name: str,
+    source_dataset_id: str,
 ) -> Dataset:
     existing = session.scalar(
         select(Dataset).where(
@@ -316,6 +320,12 @@ def _gold_dataset(
             raise Conflict(
                 f"Dataset {name!r} exists and is not a gold dataset; choose another "
                 "name for the gold set.",
+                details={"name": name},
+            )
+        if existing.id == source_dataset_id:
+            raise Conflict(
+                f"Gold dataset {name!r} is the dataset these answers come from, and "
+                "rebuilding it would delete them; choose another name for the gold set.",
                 details={"name": name},
             )
         session.execute(delete(Annotation).where(Annotation.dataset_id == existing.id))

@@ -148,6 +148,7 @@ def open_examples_query(  # noqa: ANN201
     dialect: str = "sqlite",
     count_leases: bool = True,
     coefficients: tuple[Any, Any] | None = None,
+    expired_are_free: bool = False,
 ):
     """Build a select of the ids of examples open to ``annotator_id``, in feed order.
 
@@ -174,7 +175,7 @@ def open_examples_query(  # noqa: ANN201
     )
     conditions = [
         FeedSlot.feed_id == feed.id,
-        slots.slot_is_open(count_leases),
+        slots.slot_is_open(count_leases, now if expired_are_free else None),
         ~answered_by_me,
         ~held_by_me,
         ~skipped_by_me,
@@ -331,11 +332,15 @@ def _same_input_seen(feed: Feed, annotator_id: str, now: datetime):  # noqa: ANN
 
 
 def count_open(session: Session, feed: Feed, annotator_id: str) -> int:
-    """Count the new examples the annotator could be given now, within the quota."""
+    """Count the new examples the annotator could be given now, within the quota.
+
+    This is a read: expired leases are not purged here, so they are counted as
+    free slots by looking at their expiry instead of the counters.
+    """
     now = utcnow()
-    lock_feed_claims(session, feed.id)
-    expire_leases(session, feed.id, now)
-    query = open_examples_query(feed, annotator_id, now, dialect=_dialect(session)).subquery()
+    query = open_examples_query(
+        feed, annotator_id, now, dialect=_dialect(session), expired_are_free=True
+    ).subquery()
     available = int(session.scalar(select(func.count()).select_from(query)) or 0)
     if feed.quota is None:
         return available

@@ -52,11 +52,11 @@ class Principal:
         return ALL_FEEDS in self.feeds or feed_id in self.feeds
 
 
-# Tokens whose signature and claims were checked, by signing key and token.
+# Tokens whose signature and claims were checked, by membership and token.
 # An annotator sends the same token on every request until it expires, and
 # the EdDSA check is a noticeable share of a request's time. Expiry is checked
 # again on every use.
-_VERIFIED: dict[tuple[str, str], Principal] = {}
+_VERIFIED: dict[tuple[str, str, str, str], Principal] = {}
 MAX_VERIFIED_TOKENS = 10_000
 
 
@@ -67,7 +67,8 @@ def verify_access_token(context: ClusterContext, token: str) -> Principal:
             "This cluster has not joined a control plane yet; start it with a join "
             "token (CONCORD_JOIN_TOKEN) and wait until /api/health reports joined."
         )
-    key = (membership.public_key, token)
+    # The audience and issuer are part of what was checked, so part of the key.
+    key = (membership.public_key, membership.cluster_id, membership.issuer, token)
     principal = _VERIFIED.get(key)
     if principal is None:
         principal = _check_token(membership, token)

@@ -29,12 +29,14 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    literal_column,
     or_,
     select,
     update,
 )
 from sqlalchemy.orm import Session
 
+from concord.cluster.locks import lock_dataset_slots
 from concord.cluster.models import Annotation, Example, Feed, FeedSlot, Lease
 
 # Partial overlap and random order map a task hash through x -> x * a + b
@@ -93,20 +95,42 @@ def needed_expression(feed: Feed, task_hash: Any) -> ColumnElement[int]:  # noqa
     return literal(UNLIMITED) if limit is None else limit
 
 
-def slot_is_open(count_leases: bool = True) -> ColumnElement[bool]:
-    """Return the condition of an open slot. With leases counted, it matches the partial index."""
-    if count_leases:
-        return FeedSlot.free > 0
-    return FeedSlot.answers < FeedSlot.needed
+def slot_is_open(
+    count_leases: bool = True, expired_before: Any = None  # noqa: ANN401
+) -> ColumnElement[bool]:
+    """Return the condition of an open slot. With leases counted, it matches the partial index.
+
+    With ``expired_before``, lease rows that expired by then count as free
+    although not purged yet, at the cost of a lookup per row.
+    """
+    if not count_leases:
+        return FeedSlot.answers < FeedSlot.needed
+    if expired_before is not None:
+        expired = (
+            select(func.count())
+            .select_from(Lease)
+            .where(
+                Lease.feed_id == FeedSlot.feed_id,
+                Lease.example_id == FeedSlot.example_id,
+                Lease.expires_at <= expired_before,
+            )
+            .scalar_subquery()
+        )
+        return FeedSlot.free + expired > 0
+    # A literal, not a bind parameter: PostgreSQL matches a partial index only
+    # against constants it can see when it plans the query.
+    return FeedSlot.free > literal_column("0")
 
 
 def add_feed_slots(session: Session, feed: Feed) -> None:
     """Create the slot rows of a new feed, one per example of its dataset."""
+    lock_dataset_slots(session, feed.dataset_id)
     _insert_missing(session, feed, None)
 
 
 def add_dataset_slots(session: Session, dataset_id: str) -> None:
     """Create slot rows for examples added to a dataset, in every feed on it."""
+    lock_dataset_slots(session, dataset_id)
     feeds = session.scalars(select(Feed).where(Feed.dataset_id == dataset_id))
     for feed in feeds:
         _insert_missing(session, feed, dataset_id)
@@ -149,6 +173,7 @@ def _insert_missing(session: Session, feed: Feed, only_missing_of: str | None) -
 
 def reset_needed(session: Session, feed: Feed) -> None:
     """Recompute every slot's overlap after the feed's overlap settings changed."""
+    lock_dataset_slots(session, feed.dataset_id)
     session.execute(
         update(FeedSlot)
         .where(FeedSlot.feed_id == feed.id)
@@ -209,21 +234,26 @@ def change_each(
         _execute_change(session, feed_id, ids, answers, leases)
 
 
+# PostgreSQL takes at most 65,535 parameters per statement.
+CHANGE_CHUNK = 10_000
+
+
 def _execute_change(
     session: Session, feed_id: str, ids: list[int], answers: int, leases: int
 ) -> None:
     # A Core statement on the session's connection: no ORM flush or
     # bookkeeping, since no loaded object contains these counters.
-    session.connection().execute(
-        _CHANGE,
-        {
-            "slot_feed_id": feed_id,
-            "slot_example_ids": ids,
-            "answers_added": answers,
-            "leases_added": leases,
-            "slots_taken": answers + leases,
-        },
-    )
+    for start in range(0, len(ids), CHANGE_CHUNK):
+        session.connection().execute(
+            _CHANGE,
+            {
+                "slot_feed_id": feed_id,
+                "slot_example_ids": ids[start : start + CHANGE_CHUNK],
+                "answers_added": answers,
+                "leases_added": leases,
+                "slots_taken": answers + leases,
+            },
+        )
 
 
 def _true_counts(feed_id: str) -> tuple[Any, Any]:

@@ -19,7 +19,9 @@ OPEN = "free > 0"
 
 # The overlap of each example, as concord.cluster.slots computes it: full
 # overlap never fills, partial overlap gives the feed's overlap to the
-# examples whose bucket is below the fraction and one annotator to the rest.
+# examples whose bucket is below the threshold and one annotator to the rest.
+# The threshold is rounded in Python, as the application rounds it: SQLite's
+# ROUND and Python's round() differ on halves.
 BACKFILL = """
 INSERT INTO feed_slots
     (feed_id, example_id, position, task_hash, needed, answers, leases, free)
@@ -28,8 +30,7 @@ SELECT f.id, e.id, e.position, e.task_hash,
         WHEN f.overlap_mode = 'full' THEN 1000000000
         WHEN f.overlap_mode = 'partial' THEN
             CASE WHEN ((e.task_hash % 2147483647 + 2147483647) % 2147483647)
-                      * 48271 % 2147483647 % 10000
-                      < CAST(ROUND(f.partial_fraction * 10000) AS INTEGER)
+                      * 48271 % 2147483647 % 10000 < :threshold
                  THEN f.overlap ELSE 1 END
         ELSE f.overlap
     END,
@@ -37,6 +38,7 @@ SELECT f.id, e.id, e.position, e.task_hash,
     (SELECT COUNT(*) FROM leases l WHERE l.feed_id = f.id AND l.example_id = e.id),
     0
 FROM feeds f JOIN examples e ON e.dataset_id = f.dataset_id
+WHERE f.id = :feed_id
 """
 
 FREE = "UPDATE feed_slots SET free = needed - answers - leases"
@@ -65,7 +67,13 @@ def upgrade() -> None:
         postgresql_where=sa.text(OPEN),
     )
     op.create_index("ix_feed_slots_example", "feed_slots", ["example_id"])
-    op.execute(BACKFILL)
+    connection = op.get_bind()
+    feeds = connection.execute(sa.text("SELECT id, partial_fraction FROM feeds")).all()
+    for feed_id, fraction in feeds:
+        connection.execute(
+            sa.text(BACKFILL),
+            {"feed_id": feed_id, "threshold": round((fraction or 0.0) * 10_000)},
+        )
     op.execute(FREE)
 
 
