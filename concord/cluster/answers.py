@@ -23,7 +23,7 @@ from concord.cluster.context import ClusterContext
 from concord.cluster.datasets import labels_of, utcnow
 from concord.cluster.feeds import check_can_annotate, get_feed
 from concord.cluster import slots
-from concord.cluster.locks import lock_answers, lock_feed_claims
+from concord.cluster.locks import is_postgresql, lock_answers, lock_feed_claims
 from concord.cluster.models import Annotation, Example, Feed, Lease
 from concord.cluster.outbox import enqueue, enqueue_many, new_event_fields
 from concord.cluster.reviews import checked_review_fields
@@ -31,7 +31,7 @@ from concord.cluster.routing import Batch, lease_example, next_batch, render_tas
 from concord.cluster.slots import example_overlap
 from concord.cluster.security import Principal
 from concord.cluster.validation import AnswerBatch, AnswerIn, checked_fields
-from concord.common.errors import Conflict, InvalidInput
+from concord.common.errors import Conflict, InvalidInput, Unavailable
 from concord.common.events import AnswerCreated, AnswerUndone
 
 logger = logging.getLogger(__name__)
@@ -65,12 +65,19 @@ def submit_answers(
     with context.db.transaction() as session:
         feed = get_feed(session, principal, feed_id)
         check_can_annotate(feed, principal)
-        # A lease may expire and be claimed by another annotator between any
-        # read and the write, so answers wait for claims like a claim does,
-        # taking the locks in the order a claim takes them.
-        lock_feed_claims(session, feed.id)
-        lock_answers(session, feed.id, principal.user_id)
         known = _lookup(session, feed, principal, batch)
+        claiming = bool(batch.next) or not known.held >= {
+            example.id for example in known.examples.values()
+        }
+        if claiming:
+            # An answer without a live lease takes a free slot, and asking for
+            # next tasks claims: both wait for other claims, taking the locks
+            # in the order a claim takes them.
+            lock_feed_claims(session, feed.id)
+        lock_answers(session, feed.id, principal.user_id)
+        if is_postgresql(session):
+            # Another replica may have stored a retry while this one waited.
+            known = _lookup(session, feed, principal, batch)
         stored: list[Example] = []
         rows: list[dict[str, Any]] = []
         events: list[AnswerCreated] = []
@@ -98,7 +105,13 @@ def submit_answers(
         if rows:
             session.connection().execute(insert(ANNOTATIONS), rows)
             enqueue_many(session, events)
-        _release_leases(session, feed, principal, [example.id for example in stored])
+        _release_leases(
+            session,
+            feed,
+            principal,
+            [example.id for example in stored],
+            set() if claiming else known.held,
+        )
         # Answering is activity, so the tasks still held stay leased.
         renew_leases(session, feed, principal.user_id)
         if batch.next:
@@ -172,12 +185,19 @@ def _lookup(
 
 
 def _release_leases(
-    session: Session, feed: Feed, principal: Principal, example_ids: list[int]
+    session: Session,
+    feed: Feed,
+    principal: Principal,
+    example_ids: list[int],
+    must_release: set[int],
 ) -> None:
     """Delete the caller's leases on the answered examples and count the new answers.
 
     An answer on a held lease turns the lease into an answer, so its slot
-    stays taken. An answer without a lease takes a free slot.
+    stays taken. An answer without a lease takes a free slot. A lease in
+    ``must_release`` that is gone was purged after it expired, by a claim that
+    may have given its slot to someone else; without the claims lock that
+    cannot be checked here, so the request fails and its retry checks room.
     """
     if not example_ids:
         return
@@ -189,6 +209,18 @@ def _release_leases(
         )
         .scalars()
     )
+    vanished = (must_release & set(example_ids)) - released
+    if vanished:
+        logger.info(
+            "feed %s: leases of %s on examples %s expired while answering",
+            feed.id,
+            principal.user_id,
+            sorted(vanished),
+        )
+        raise Unavailable(
+            "A lease expired while its answer was being stored and nothing was "
+            "stored; send the same answers again."
+        )
     slots.change_each(
         session,
         feed.id,
