@@ -92,7 +92,8 @@ class Annotator:
                 self.ledger.acknowledge(
                     self.username, [a for a in answers if a["answer_id"] in settled]
                 )
-                tasks = result if self.next_with_answers else None
+                rejected = bool(result.get("rejected"))
+                tasks = result if self.next_with_answers and not rejected else None
 
     def _request(
         self,
@@ -119,6 +120,12 @@ class Annotator:
             if response.status_code == 200:
                 self.ledger.record(time.perf_counter() - started)
                 return response.json()
+            if response.status_code == 409 and route == "answers":
+                # A lease ran out and its task went to someone else: the whole
+                # batch was rejected, so ask again, as the annotation page does.
+                logger.info("%s: answers rejected: %s", self.username, response.text[:200])
+                self.ledger.failed()
+                return {"stored": [], "duplicates": [], "rejected": True}
             logger.info(
                 "%s: %s answered %d: %s",
                 self.username,

@@ -309,7 +309,9 @@ def read_event(
     """Wait for the load driver to write the JSON line of ``event``."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        for line in output.read_text().splitlines() if output.exists() else []:
+        text = output.read_text() if output.exists() else ""
+        # The last line may still be being written: read only whole lines.
+        for line in text.split("\n")[:-1]:
             value = json.loads(line)
             if value.get("event") == event:
                 return dict(value)
