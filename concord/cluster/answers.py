@@ -50,7 +50,7 @@ class SubmitResult:
 
 @dataclass
 class _Known:
-    """What the database contains about a batch's tasks, read in a few queries."""
+    """The rows a batch of answers depends on, read in a few queries."""
 
     examples: dict[int, Example]
     stored_ids: set[str]

@@ -71,6 +71,10 @@ def _bound_waits(session: Session) -> None:
 
 def lock_feed_claims(session: Session, feed_id: str) -> None:
     """Wait until no other transaction is claiming examples of ``feed_id``."""
+    # NOTE: this lock serializes every claim on a feed across replicas and
+    # bounds PostgreSQL throughput (docs/benchmarks.md). Row locks with SKIP
+    # LOCKED on ``feed_slots`` could replace it; that needs a deadlock check of
+    # the answer, purge and claim paths first.
     if is_postgresql(session):
         _bound_waits(session)
         session.execute(select(func.pg_advisory_xact_lock(lock_key(CLAIMS, feed_id))))

@@ -160,7 +160,7 @@ class Lease(ClusterBase):
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-# The condition of an open slot row; the partial index below holds exactly
+# The condition of an open slot row. The partial index below contains exactly
 # these rows, and queries must spell the condition the same way for the
 # database to use it.
 SLOT_OPEN_SQL = "free > 0"

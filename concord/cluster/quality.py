@@ -328,6 +328,8 @@ def _gold_dataset(
                 "rebuilding it would delete them; choose another name for the gold set.",
                 details={"name": name},
             )
+        # NOTE: a feed serving this gold dataset loses its answers here, and the
+        # control plane is not told (no answer.undone events), so its counts drift.
         session.execute(delete(Annotation).where(Annotation.dataset_id == existing.id))
         session.execute(delete(Example).where(Example.dataset_id == existing.id))
         return existing

@@ -232,15 +232,30 @@ def _order_values(feed: Feed, annotator_id: str) -> dict[str, int]:
     return {"multiplier": multiplier, "offset": offset}
 
 
-_HELD_STATEMENTS: dict[tuple[str, str], Any] = {}
+# Claim and held-lease statements by purpose, feed id and dialect, built once
+# with bind parameters, because building a statement costs more than running
+# it. Their structure depends only on settings that cannot change after the
+# feed is created.
+_STATEMENTS: dict[tuple[str, str, str], Any] = {}
+MAX_CACHED_STATEMENTS = 2048
+
+
+def _cached(purpose: str, feed: Feed, dialect: str, build: Any) -> Any:  # noqa: ANN401
+    key = (purpose, feed.id, dialect)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = build()
+        if len(_STATEMENTS) >= MAX_CACHED_STATEMENTS:
+            _STATEMENTS.clear()
+        _STATEMENTS[key] = statement
+    return statement
 
 
 def held_statement(feed: Feed, dialect: str) -> Any:  # noqa: ANN401
     """Return the cached select of the example ids an annotator holds, in feed order."""
-    key = (feed.id, dialect)
-    statement = _HELD_STATEMENTS.get(key)
-    if statement is None:
-        statement = (
+
+    def build() -> Any:  # noqa: ANN401
+        return (
             select(Lease.example_id)
             .join(Example, Example.id == Lease.example_id)
             .where(
@@ -248,47 +263,29 @@ def held_statement(feed: Feed, dialect: str) -> Any:  # noqa: ANN401
                 Lease.annotator_id == bindparam("annotator_id", type_=String),
             )
             .order_by(
-                *order_columns(
-                    feed,
-                    "",
-                    dialect,
-                    coefficients=_order_coefficients(feed),
-                )
+                *order_columns(feed, "", dialect, coefficients=_order_coefficients(feed))
             )
         )
-        if len(_HELD_STATEMENTS) >= MAX_CACHED_CLAIMS:
-            _HELD_STATEMENTS.clear()
-        _HELD_STATEMENTS[key] = statement
-    return statement
 
-
-# Claim statements by feed id and dialect, built once with bind parameters:
-# building the statement costs more than running it. The structure depends
-# only on settings that cannot change after the feed is created.
-_CLAIM_STATEMENTS: dict[tuple[str, str], Any] = {}
-MAX_CACHED_CLAIMS = 1024
+    return _cached("held", feed, dialect, build)
 
 
 def claim_statement(feed: Feed, dialect: str) -> Any:  # noqa: ANN401
     """Return the cached select of open example ids (and input hashes) for a claim."""
-    key = (feed.id, dialect)
-    statement = _CLAIM_STATEMENTS.get(key)
-    if statement is None:
-        coefficients = _order_coefficients(feed)
+
+    def build() -> Any:  # noqa: ANN401
         query = open_examples_query(
             feed,
             bindparam("annotator_id", type_=String),
             bindparam("now", type_=DateTime(timezone=True)),
             dialect=dialect,
-            coefficients=coefficients,
+            coefficients=_order_coefficients(feed),
         )
         if feed.interface in ONE_TASK_PER_INPUT:
             query = query.add_columns(Example.input_hash)
-        statement = query.limit(bindparam("limit", type_=Integer))
-        if len(_CLAIM_STATEMENTS) >= MAX_CACHED_CLAIMS:
-            _CLAIM_STATEMENTS.clear()
-        _CLAIM_STATEMENTS[key] = statement
-    return statement
+        return query.limit(bindparam("limit", type_=Integer))
+
+    return _cached("claim", feed, dialect, build)
 
 
 def _dialect(session: Session) -> str:

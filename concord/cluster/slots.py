@@ -48,7 +48,7 @@ PARTIAL_BUCKETS = 10_000
 
 SLOTS = FeedSlot.__table__
 
-# ``needed`` of a full-overlap feed: every member answers, so the slot never fills.
+# ``needed`` of a full-overlap feed: every member annotates each example, so the slot never fills.
 UNLIMITED = 1_000_000_000
 
 
@@ -213,13 +213,11 @@ def change(
 ) -> None:
     """Add ``answers`` and ``leases`` to the counters of each example (repeats add up)."""
     times = Counter(example_ids)
-    if not times or (not answers and not leases):
-        return
-    by_times: dict[int, list[int]] = {}
-    for example_id, count in times.items():
-        by_times.setdefault(count, []).append(example_id)
-    for count, ids in by_times.items():
-        _execute_change(session, feed_id, ids, answers * count, leases * count)
+    change_each(
+        session,
+        feed_id,
+        ((example_id, answers * count, leases * count) for example_id, count in times.items()),
+    )
 
 
 def change_each(

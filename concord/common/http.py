@@ -31,7 +31,7 @@ TRANSIENT_SQLSTATES = ("08", "40", "55P03", "57P01", "57P02", "57P03", "25P03")
 
 
 def is_transient(exc: OperationalError) -> bool:
-    """Whether a database error is worth retrying rather than a bug."""
+    """Return whether a database error may pass on retry, unlike a bug."""
     if "database is locked" in str(exc.orig).lower():
         return True
     sqlstate = getattr(exc.orig, "sqlstate", None)

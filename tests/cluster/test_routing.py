@@ -634,7 +634,8 @@ def test_rule_21_answers_can_ask_for_the_next_tasks(cluster, signer, import_json
     assert hashes[0] == first[2]["_task_hash"]
     assert len(hashes) == 3
     assert not {task["_task_hash"] for task in first[:2]} & set(hashes)
-    assert body["reason"] is None and body["lease_expires_at"]
+    assert body["reason"] is None
+    assert body["lease_expires_at"]
     # The same tasks come back from a plain next: they are leased.
     again = next_tasks(cluster, signer, feed, "ann-a", 3)
     assert [task["_task_hash"] for task in again] == hashes
